@@ -1,0 +1,45 @@
+// Bundles each hook and the CLI into one self-contained file in dist/.
+// plugin.yml is parsed (and its schema compiled) here, at build time: one source of truth,
+// no schema compilation when a hook starts.
+import { build } from 'esbuild';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import YAML from 'yaml';
+
+const { configValidatorSource } = createRequire(import.meta.url)('./config-validator.cjs');
+
+const pluginYml = {
+  name: 'plugin-yml',
+  setup(b) {
+    b.onResolve({ filter: /^virtual:config-validator$/ }, () => ({ path: 'config-validator', namespace: 'virtual' }));
+    b.onLoad({ filter: /.*/, namespace: 'virtual' }, () => ({
+      contents: configValidatorSource(),
+      loader: 'js',
+      resolveDir: process.cwd(),
+    }));
+    b.onLoad({ filter: /\.yml$/ }, async (args) => ({
+      contents: JSON.stringify(YAML.parse(await readFile(args.path, 'utf8'))),
+      loader: 'json',
+    }));
+  },
+};
+
+const entries = ['environment', 'command', 'pre-exit'].map((hook) => ({
+  in: `src/hooks/${hook}.ts`,
+  out: hook,
+}));
+entries.push({ in: 'src/cli/main.ts', out: 'cli' });
+
+await build({
+  entryPoints: entries,
+  outdir: 'dist',
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  minify: true,
+  legalComments: 'none',
+  charset: 'utf8',
+  plugins: [pluginYml],
+  logLevel: 'warning',
+});

@@ -1,0 +1,79 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigForm } from './plugin-env';
+import { runStep } from './run-step';
+
+const usage = `usage: node dist/cli.js run [options]
+Runs one step of a pipeline.yml through this plugin's hooks, as a Buildkite agent would.
+  --pipeline FILE     the pipeline (default .buildkite/pipeline.yml in --dir)
+  --step KEY|LABEL    the step to run (default: the first step using the buildkit plugin)
+  --dir DIR           the checkout to build in (default: the current directory)
+  --env K=V           a job variable (repeatable)
+  --config-form F     both (default, agents >= 3.28), json, or flattened (older agents)
+  --agent-dir DIR     keep the buildkite-agent stand-in's meta-data and annotations here
+  --cancel-after S    cancel the job after S seconds, as the agent does
+  --grace S           seconds between SIGTERM and SIGKILL on cancel (default 10)
+  --json              print the result as JSON`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      pipeline: { type: 'string' },
+      step: { type: 'string' },
+      dir: { type: 'string', default: '.' },
+      env: { type: 'string', multiple: true, default: [] },
+      'config-form': { type: 'string', default: 'both' },
+      'agent-dir': { type: 'string' },
+      'cancel-after': { type: 'string' },
+      grace: { type: 'string', default: '10' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help || positionals[0] !== 'run') {
+    process.stdout.write(`${usage}\n`);
+    return values.help ? 0 : 2;
+  }
+  const form = values['config-form'] as ConfigForm;
+  if (!['both', 'json', 'flattened'].includes(form)) throw new Error('--config-form: expected both, json or flattened');
+  const env: Record<string, string> = {};
+  for (const pair of values.env as string[]) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new Error(`--env: expected K=V, got ${JSON.stringify(pair)}`);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const dir = resolve(values.dir as string);
+  const result = await runStep({
+    pipeline: resolve(values.pipeline ?? `${dir}/.buildkite/pipeline.yml`),
+    step: values.step,
+    checkout: dir,
+    pluginDir: resolve(__dirname, '..'),
+    env,
+    configForm: form,
+    agentDir: values['agent-dir'],
+    cancelAfterSeconds: values['cancel-after'] === undefined ? undefined : Number(values['cancel-after']),
+    graceSeconds: Number(values.grace),
+  });
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } else {
+    process.stdout.write('--- :buildkite: local run summary\n');
+    for (const [key, value] of Object.entries(result.metaData)) process.stdout.write(`meta-data ${key} = ${value}\n`);
+    for (const [context, body] of Object.entries(result.annotations)) process.stdout.write(`annotation ${context}:\n${body}\n`);
+    for (const [hook, ms] of Object.entries(result.hookMs)) process.stdout.write(`hook ${hook}: ${ms} ms\n`);
+    process.stdout.write(`exit status ${result.code}\n`);
+  }
+  return result.code;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: Error) => {
+    process.stderr.write(`buildkit-local: ${error.message}\n`);
+    process.exitCode = 2;
+  },
+);

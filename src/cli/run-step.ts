@@ -1,0 +1,102 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join, resolve } from 'node:path';
+import { Env, RunningHook, runHook } from './hook-process';
+import { interpolateValue } from './interpolate';
+import { jobEnv } from './job-env';
+import { selectStep, stepCommand, stringMap } from './pipeline';
+import { ConfigForm, pluginEnv } from './plugin-env';
+
+export interface RunStepOptions {
+  pipeline: string;
+  step?: string;
+  checkout: string;
+  pluginDir: string;
+  env: Record<string, string>;
+  configForm: ConfigForm;
+  agentDir?: string;
+  cancelAfterSeconds?: number;
+  graceSeconds: number;
+}
+
+export interface StepResult {
+  code: number;
+  hookMs: Record<string, number>;
+  metaData: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+/**
+ * Runs one pipeline step through the plugin's hooks as an agent would: environment,
+ * command (the plugin's command hook replaces the step's command), then pre-exit always.
+ */
+export async function runStep(options: RunStepOptions): Promise<StepResult> {
+  const checkout = resolve(options.checkout);
+  const selected = selectStep(options.pipeline, options.step);
+  const agentDir = options.agentDir ?? mkdtempSync(join(tmpdir(), 'buildkit-local-agent-'));
+  mkdirSync(agentDir, { recursive: true });
+
+  const base = jobEnv(checkout, {
+    BUILDKITE_STEP_KEY: selected.step.key ?? '',
+    BUILDKITE_LABEL: selected.step.label ?? '',
+    BUILDKITE_COMMAND: stepCommand(selected.step),
+    BUILDKITE_PLUGINS: JSON.stringify([{ [selected.pluginKey]: selected.pluginConfig }]),
+    ...options.env,
+  });
+  if (base.BUILDKITE_STEP_KEY === '') delete base.BUILDKITE_STEP_KEY;
+  const interpolationEnv = { ...process.env, ...base, ...selected.pipelineEnv } as Record<string, string>;
+  const config = interpolateValue(selected.pluginConfig, interpolationEnv) as Record<string, unknown>;
+  base.BUILDKITE_COMMAND = interpolateValue(base.BUILDKITE_COMMAND, interpolationEnv) as string;
+
+  let env: Env = {
+    ...(process.env as Env),
+    ...selected.pipelineEnv,
+    ...stringMap(interpolateValue(selected.step.env ?? {}, interpolationEnv) as Record<string, unknown>),
+    ...base,
+    ...pluginEnv(selected.pluginKey, config, options.configForm),
+    BUILDKITE_LOCAL_AGENT_DIR: agentDir,
+    PATH: `${join(options.pluginDir, 'libexec')}${delimiter}${process.env.PATH ?? ''}`,
+  };
+
+  const hookMs: Record<string, number> = {};
+  let code = 0;
+  let current: RunningHook | undefined;
+  let cancelled = false;
+  const cancel = () => {
+    if (cancelled) return;
+    cancelled = true;
+    process.stderr.write('buildkit-local: cancelling the job\n');
+    current?.cancel(options.graceSeconds);
+  };
+  const cancelTimer = options.cancelAfterSeconds !== undefined ? setTimeout(cancel, options.cancelAfterSeconds * 1000) : undefined;
+  process.on('SIGINT', cancel);
+  process.on('SIGTERM', cancel);
+
+  for (const hook of ['environment', 'command', 'pre-exit']) {
+    const always = hook === 'pre-exit';
+    if (!always && (code !== 0 || cancelled)) continue;
+    const path = join(options.pluginDir, 'hooks', hook);
+    if (!existsSync(path)) continue;
+    const started = Date.now();
+    current = runHook(path, env, checkout);
+    const outcome = await current.done;
+    current = undefined;
+    hookMs[hook] = Date.now() - started;
+    env = outcome.env;
+    if (outcome.exitedEarly) process.stderr.write(`buildkit-local: hook ${hook} exited early; its exports are lost\n`);
+    if (outcome.code !== 0 && code === 0) code = outcome.code;
+    if (cancelled && code === 0) code = 143;
+  }
+  if (cancelTimer) clearTimeout(cancelTimer);
+  process.off('SIGINT', cancel);
+  process.off('SIGTERM', cancel);
+
+  const result = { code, hookMs, metaData: readEntries(join(agentDir, 'meta-data')), annotations: readEntries(join(agentDir, 'annotations')) };
+  if (options.agentDir === undefined) rmSync(agentDir, { recursive: true, force: true });
+  return result;
+}
+
+function readEntries(dir: string): Record<string, string> {
+  if (!existsSync(dir)) return {};
+  return Object.fromEntries(readdirSync(dir).map((name) => [decodeURIComponent(name), readFileSync(join(dir, name), 'utf8')]));
+}

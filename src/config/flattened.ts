@@ -1,0 +1,86 @@
+import { envKey } from './plugin-name';
+import { JsonSchema, configurationSchema, resolveRef } from './schema';
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Rebuilds the configuration from the agent's flattened variables (`PREFIX_KEY`, arrays as
+ * `_0`, `_1`, maps as `_KEY`), guided by the schema since every value arrives as a string.
+ * Map keys come back upper-cased: the agent loses their case. Variables that match no
+ * option are kept under a guessed name so validation reports them as unknown.
+ */
+export function decodeFlattened(env: Env, prefix: string, schema: JsonSchema = configurationSchema): Record<string, unknown> {
+  const names = Object.keys(env).filter((name) => name.startsWith(`${prefix}_`));
+  return decodeObject(resolveRef(schema), prefix, names, env) ?? {};
+}
+
+function decode(schema: JsonSchema, name: string, names: string[], env: Env): unknown {
+  schema = resolveRef(schema);
+  const exact = env[name];
+  const nested = names.filter((n) => n.startsWith(`${name}_`));
+  if (schema.anyOf) {
+    const branch = pickBranch(schema.anyOf.map((s) => resolveRef(s)), exact !== undefined, nested, name);
+    return branch ? decode(branch, name, names, env) : exact;
+  }
+  const type = primaryType(schema);
+  if (type === 'array') return decodeArray(schema, name, nested, env);
+  if (type === 'object') return nested.length > 0 ? decodeObject(schema, name, nested, env) : exact;
+  return exact === undefined ? undefined : coerceScalar(schema, exact);
+}
+
+function pickBranch(branches: JsonSchema[], hasExact: boolean, nested: string[], name: string): JsonSchema | undefined {
+  if (hasExact) return branches.find((b) => primaryType(b) !== 'array' && primaryType(b) !== 'object');
+  if (nested.length === 0) return undefined;
+  const looksLikeList = nested.some((n) => /^\d+(_|$)/.test(n.slice(name.length + 1)));
+  return branches.find((b) => primaryType(b) === (looksLikeList ? 'array' : 'object'));
+}
+
+function decodeArray(schema: JsonSchema, name: string, nested: string[], env: Env): unknown[] | undefined {
+  if (nested.length === 0) return undefined;
+  const items: unknown[] = [];
+  for (let i = 0; nested.some((n) => n === `${name}_${i}` || n.startsWith(`${name}_${i}_`)); i++) {
+    items.push(decode(schema.items ?? {}, `${name}_${i}`, nested, env));
+  }
+  return items;
+}
+
+function decodeObject(schema: JsonSchema, name: string, nested: string[], env: Env): Record<string, unknown> | undefined {
+  const result: Record<string, unknown> = {};
+  const properties = Object.entries(schema.properties ?? {});
+  // Longest option name first, so `build-args` never swallows a variable of `build-args-x`.
+  properties.sort(([a], [b]) => b.length - a.length);
+  const claimed = new Set<string>();
+  for (const [key, propertySchema] of properties) {
+    const propertyName = `${name}_${envKey(key)}`;
+    const mine = nested.filter((n) => !claimed.has(n) && (n === propertyName || n.startsWith(`${propertyName}_`)));
+    mine.forEach((n) => claimed.add(n));
+    if (mine.length === 0) continue;
+    result[key] = decode(propertySchema, propertyName, mine, env);
+  }
+  for (const n of nested.filter((v) => !claimed.has(v))) {
+    const rest = n.slice(name.length + 1);
+    if (typeof schema.additionalProperties === 'object') {
+      // A map: the rest of the name is the (upper-cased) key.
+      result[rest] = coerceScalar(schema.additionalProperties, env[n] as string);
+    } else {
+      result[rest.toLowerCase().replace(/_/g, '-')] = env[n];
+    }
+  }
+  return result;
+}
+
+function primaryType(schema: JsonSchema): string | undefined {
+  if (Array.isArray(schema.type)) return schema.type[0];
+  if (schema.type) return schema.type;
+  if (schema.properties || schema.additionalProperties !== undefined) return 'object';
+  if (schema.items) return 'array';
+  return undefined;
+}
+
+function coerceScalar(schema: JsonSchema, value: string): unknown {
+  const types = Array.isArray(schema.type) ? schema.type : [schema.type];
+  if (types.includes('string')) return value;
+  if (types.includes('boolean') && (value === 'true' || value === 'false')) return value === 'true';
+  if ((types.includes('integer') || types.includes('number')) && /^-?\d+(\.\d+)?$/.test(value)) return Number(value);
+  return value;
+}

@@ -1,0 +1,41 @@
+import { resolveImageRefs } from '../plan/image-refs';
+import { decodeFlattened } from './flattened';
+import { normalizeConfig } from './normalize';
+import { Config } from './types';
+import { validateConfig } from './validate';
+
+type Env = Record<string, string | undefined>;
+
+export type LoadResult = { ok: true; config: Config; source: 'json' | 'flattened' } | { ok: false; errors: string[] };
+
+/**
+ * The plugin's configuration from the agent's environment: the lossless JSON form when the
+ * agent sends it (>= 3.28), else the flattened BUILDKITE_PLUGIN_<NAME>_* variables.
+ */
+export function loadConfig(env: Env): LoadResult {
+  const json = env.BUILDKITE_PLUGIN_CONFIGURATION;
+  let raw: unknown;
+  let source: 'json' | 'flattened';
+  if (json !== undefined && json !== '') {
+    try {
+      raw = JSON.parse(json);
+    } catch (error) {
+      return { ok: false, errors: [`BUILDKITE_PLUGIN_CONFIGURATION is not valid JSON: ${(error as Error).message}`] };
+    }
+    source = 'json';
+  } else {
+    raw = decodeFlattened(env, `BUILDKITE_PLUGIN_${env.BUILDKITE_PLUGIN_NAME || 'BUILDKIT'}`);
+    source = 'flattened';
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    return { ok: false, errors: ['(configuration): expected a map of options'] };
+  }
+  const validated = validateConfig(raw);
+  if (!validated.ok) return validated;
+  const { config, errors } = normalizeConfig(validated.value);
+  errors.push(...resolveImageRefs(config.image, config.tags).errors);
+  if (config.push && config.image === undefined && config.tags.length === 0) {
+    errors.push('push: there is nothing to push; set image (and tags)');
+  }
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, config, source };
+}

@@ -1,0 +1,22 @@
+/** Buildkite log output: `---` starts a collapsed group, `+++` an expanded one. */
+export const log = {
+  group(title: string): void {
+    process.stdout.write(`--- ${title}\n`);
+  },
+  expandedGroup(title: string): void {
+    process.stdout.write(`+++ ${title}\n`);
+  },
+  /** Re-opens the current group, so a failing build opens on its error. */
+  openCurrentGroup(): void {
+    process.stdout.write('^^^ +++\n');
+  },
+  info(message: string): void {
+    process.stdout.write(`${message}\n`);
+  },
+  warn(message: string): void {
+    process.stderr.write(`buildkit: warning: ${message}\n`);
+  },
+  error(message: string): void {
+    process.stderr.write(`buildkit: error: ${message}\n`);
+  },
+};
