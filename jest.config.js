@@ -2,7 +2,7 @@
 module.exports = {
   testEnvironment: 'node',
   transform: {
-    '^.+\\.ts$': ['ts-jest', { isolatedModules: true }],
+    '^.+\\.ts$': 'ts-jest',
     '^.+\\.yml$': '<rootDir>/tests/support/yaml-transform.js',
   },
   moduleNameMapper: { '^virtual:config-validator$': '<rootDir>/tests/support/config-validator.js' },

@@ -80,7 +80,10 @@ function plural(schema: JsonSchema): string {
 }
 
 function article(type: string): string {
-  if (type.includes(',')) return type.split(',').join(' or ');
+  if (type.includes(',')) {
+    const types = type.split(',');
+    return `a ${types.slice(0, -1).join(', ')} or ${types[types.length - 1]}`;
+  }
   return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
 }
 

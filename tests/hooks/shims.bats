@@ -1,0 +1,89 @@
+#!/usr/bin/env bats
+# The bash shims, sourced through a wrapper like the agent's, on the real dist/ bundles.
+
+setup() {
+  load helpers/agent
+  load_libs
+  export TMPDIR=$BATS_TEST_TMPDIR
+  export BUILDKITE_JOB_ID=job-$BATS_TEST_NUMBER
+  export BUILDKITE_PLUGIN_NAME=BUILDKIT
+  export BUILDKITE_PLUGIN_CONFIGURATION='{"image":"127.0.0.1:5000/app","tags":["1"]}'
+  unset BUILDKIT_PLUGIN_STATE_DIR
+}
+
+@test "environment exports the job's private state dir to later hooks" {
+  run agent_hook environment
+  assert_success
+  state=$(after_env BUILDKIT_PLUGIN_STATE_DIR)
+  assert_equal "$state" "$TMPDIR/buildkite-plugin-buildkit-$(id -u)/job-$BATS_TEST_NUMBER"
+  assert [ -d "$state" ]
+  assert_equal "$(stat -c %a "$state")" 700
+  assert_equal "$(stat -c %a "$(dirname "$state")")" 700
+}
+
+@test "the sourced hook leaves no set -e and no export file behind" {
+  run agent_hook environment
+  assert_success
+  refute_output --partial "exported"
+  run after_env BUILDKIT_TEST_SHELL_FLAGS
+  refute_output --partial e
+  run bash -c "ls '$TMPDIR' | grep -c buildkit-plugin-exports"
+  assert_output 0
+}
+
+@test "pre-exit removes the state dir created by environment" {
+  agent_hook environment
+  state=$(after_env BUILDKIT_PLUGIN_STATE_DIR)
+  export BUILDKIT_PLUGIN_STATE_DIR=$state
+  run agent_hook pre-exit
+  assert_success
+  assert [ ! -e "$state" ]
+}
+
+@test "pre-exit finds the state dir by job id when environment never exported it" {
+  state=$TMPDIR/buildkite-plugin-buildkit-$(id -u)/job-$BATS_TEST_NUMBER
+  mkdir -p "$state/sub" && chmod 700 "$(dirname "$state")"
+  run agent_hook pre-exit
+  assert_success
+  assert [ ! -e "$state" ]
+}
+
+@test "invalid configuration fails the environment hook with every problem and creates nothing" {
+  export BUILDKITE_PLUGIN_CONFIGURATION='{"push":"yes","tagz":["1"]}'
+  run agent_hook environment
+  assert_failure 1
+  assert_output --partial "the buildkit plugin configuration is invalid"
+  assert_output --partial "tagz: unknown option"
+  assert_output --partial 'push: expected a boolean, got string "yes"'
+  refute_output --partial "at "
+  assert [ ! -e "$TMPDIR/buildkite-plugin-buildkit-$(id -u)/job-$BATS_TEST_NUMBER" ]
+}
+
+@test "the flattened form is read when the agent sends no JSON" {
+  unset BUILDKITE_PLUGIN_CONFIGURATION
+  export BUILDKITE_PLUGIN_BUILDKIT_PUSH=maybe
+  run agent_hook environment
+  assert_failure
+  assert_output --partial 'push: expected a boolean, got string "maybe"'
+}
+
+@test "command hook in dry-run prints the exact build command and exports nothing" {
+  export BUILDKITE_PLUGIN_CONFIGURATION='{"image":"127.0.0.1:5000/app","tags":["1"],"build-args":{"A":"x y"},"dry-run":true}'
+  export BUILDKITE_COMMAND='touch "$BATS_TEST_TMPDIR/ran"'
+  run agent_hook command
+  assert_success
+  assert_output --partial "docker buildx build --progress plain --build-arg 'A=x y' --tag 127.0.0.1:5000/app:1 --metadata-file"
+  assert [ ! -e "$BATS_TEST_TMPDIR/ran" ]
+}
+
+@test "a failing build fails the command hook with its exit status and opens its log group" {
+  export PATH="$BATS_TEST_TMPDIR/bin:$PATH"
+  mkdir -p "$BATS_TEST_TMPDIR/bin"
+  printf '#!/bin/sh\nexit 3\n' >"$BATS_TEST_TMPDIR/bin/docker" && chmod +x "$BATS_TEST_TMPDIR/bin/docker"
+  export BUILDKITE_PLUGIN_CONFIGURATION='{}'
+  export BUILDKITE_COMMAND=
+  run agent_hook command
+  assert_failure 3
+  assert_output --partial "the build failed (exit 3)"
+  assert_output --partial "^^^ +++"
+}

@@ -1,0 +1,130 @@
+import { pluginEnv } from '../../src/cli/plugin-env';
+import { loadConfig } from '../../src/config/load-config';
+
+const base = { PATH: '/usr/bin' };
+
+function load(config: Record<string, unknown>, form: 'json' | 'flattened', key = 'buildkit#v1') {
+  return loadConfig({ ...base, ...pluginEnv(key, config, form) });
+}
+
+const defaults = {
+  context: '.',
+  buildArgs: [],
+  labels: [],
+  tags: [],
+  push: false,
+  noCache: false,
+  progress: 'plain',
+  annotate: true,
+  metaData: true,
+  dryRun: false,
+};
+
+describe('loadConfig: JSON and flattened forms agree', () => {
+  test.each<[string, Record<string, unknown>]>([
+    ['empty', {}],
+    ['scalars', { context: 'app', dockerfile: 'app/Dockerfile.prod', target: 'runtime', network: 'none', progress: 'rawjson' }],
+    ['booleans', { push: true, 'no-cache': true, annotate: false, 'meta-data': false, 'dry-run': true, image: 'r/a' }],
+    ['tags as list', { image: '127.0.0.1:5000/hello', tags: ['7', 'latest', 'other.example.com/x/y:1'] }],
+    ['tags as string', { image: 'registry.example.com/app', tags: 'latest' }],
+    ['upper-case map keys', { 'build-args': { NODE_ENV: 'production', VERSION: 3 }, labels: { TEAM: 'core' } }],
+    ['list key-values', { 'build-args': ['A=1', 'B=x=y', 'FROM_ENV'], labels: ['org.example.team=core'] }],
+    ['node options', { 'node-download': false, 'node-mirror': 'https://mirror.example.com/node' }],
+  ])('%s', (_name, config) => {
+    const json = load(config, 'json');
+    const flattened = load(config, 'flattened');
+    expect(json.ok).toBe(true);
+    expect(flattened).toEqual({ ...json, source: 'flattened' });
+  });
+
+  test.each(['buildkit#v1', 'my-org/buildkit#v1', 'github.com/my-org/buildkit-buildkite-plugin#v1.2.3', './.buildkite/plugins/buildkit'])(
+    'flattened variables of %s are found',
+    (key) => {
+      const result = load({ target: 'runtime', tags: ['r/a:1'] }, 'flattened', key);
+      expect(result).toEqual({ ok: true, source: 'flattened', config: { ...defaults, target: 'runtime', tags: ['r/a:1'] } });
+    },
+  );
+
+  test('defaults are applied', () => {
+    expect(load({}, 'json')).toEqual({ ok: true, source: 'json', config: defaults });
+  });
+
+  test('map keys keep their case only in the JSON form (the agent upper-cases flattened keys)', () => {
+    const config = { 'build-args': { node_env: 'production' }, labels: { 'org.opencontainers.image.title': 'hello' } };
+    const json = load(config, 'json');
+    const flattened = load(config, 'flattened');
+    expect(json.ok && json.config.buildArgs).toEqual([{ key: 'node_env', value: 'production' }]);
+    expect(flattened.ok && flattened.config.buildArgs).toEqual([{ key: 'NODE_ENV', value: 'production' }]);
+    expect(json.ok && json.config.labels).toEqual([{ key: 'org.opencontainers.image.title', value: 'hello' }]);
+    expect(flattened.ok && flattened.config.labels).toEqual([{ key: 'ORG.OPENCONTAINERS.IMAGE.TITLE', value: 'hello' }]);
+  });
+
+  test('the JSON form wins when both are present', () => {
+    const env = { ...pluginEnv('buildkit#v1', { target: 'a' }, 'flattened'), ...pluginEnv('buildkit#v1', { target: 'b' }, 'json') };
+    const result = loadConfig(env);
+    expect(result.ok && result.config.target).toBe('b');
+  });
+
+  test('a string list is split on commas', () => {
+    const result = load({ image: 'r/a', tags: 'one, two' }, 'json');
+    expect(result.ok && result.config.tags).toEqual(['one', 'two']);
+  });
+});
+
+describe('loadConfig: every problem at once, with option paths', () => {
+  const errorsOf = (config: Record<string, unknown>, form: 'json' | 'flattened' = 'json') => {
+    const result = load(config, form);
+    if (result.ok) throw new Error('expected errors');
+    return result.errors;
+  };
+
+  test('unknown option, wrong types and bad enum together', () => {
+    expect(errorsOf({ pushh: true, push: 'yes', progress: 'fancy', tags: 5 })).toEqual([
+      'pushh: unknown option; expected one of: context, dockerfile, target, build-args, labels, network, image, tags, push, no-cache, progress, annotate, meta-data, dry-run, node-download, node-mirror',
+      'tags: expected a string or a list of strings, got number 5',
+      'push: expected a boolean, got string "yes"',
+      'progress: expected one of auto, plain, tty, quiet, rawjson; got string "fancy"',
+    ]);
+  });
+
+  test('the same problems are found in the flattened form', () => {
+    expect(errorsOf({ push: 'yes', 'no-cachee': true }, 'flattened')).toEqual([
+      'no-cachee: unknown option; expected one of: context, dockerfile, target, build-args, labels, network, image, tags, push, no-cache, progress, annotate, meta-data, dry-run, node-download, node-mirror',
+      'push: expected a boolean, got string "yes"',
+    ]);
+  });
+
+  test('list items are named by index', () => {
+    expect(errorsOf({ image: 'r/a', tags: ['ok', 3], 'build-args': ['=x', 'GOOD=1'] })).toEqual([
+      'tags[1]: expected a string, got number 3',
+    ]);
+    expect(errorsOf({ 'build-args': ['=x', 'GOOD=1'], labels: ['NOVALUE'] })).toEqual([
+      'build-args[0]: expected KEY=VALUE or KEY with a non-empty key without spaces; got "=x"',
+      'labels[0]: expected KEY=VALUE; got "NOVALUE"',
+    ]);
+  });
+
+  test('map values must be scalars', () => {
+    expect(errorsOf({ 'build-args': { A: { nested: 1 } } })).toEqual(['build-args.A: expected a string, number or boolean, got a map']);
+  });
+
+  test('tags need an image or full references', () => {
+    expect(errorsOf({ tags: ['latest'] })).toEqual([
+      'tags[0]: "latest" is a bare tag; set image, or give a full reference such as registry.example.com/app:latest',
+    ]);
+    expect(errorsOf({ image: 'Registry/App' })).toEqual([
+      'image: expected a repository such as registry.example.com/team/app (lower case); got "Registry/App"',
+    ]);
+    expect(errorsOf({ image: 'r/a:1', tags: ['latest'] })).toEqual([
+      'image: "r/a:1" already has a tag or digest; give the repository alone when tags lists bare tags',
+    ]);
+    expect(errorsOf({ push: true })).toEqual(['push: there is nothing to push; set image (and tags)']);
+  });
+
+  test('malformed JSON is reported, not thrown', () => {
+    expect(loadConfig({ BUILDKITE_PLUGIN_CONFIGURATION: '{' })).toEqual({
+      ok: false,
+      errors: [expect.stringMatching(/^BUILDKITE_PLUGIN_CONFIGURATION is not valid JSON/)],
+    });
+  });
+});
