@@ -1,14 +1,15 @@
 #!/bin/bash
 # Runs dist/<hook>.js with a usable Node and brings its exports into the sourcing shell.
 # A Node process cannot export into its parent, so it writes `export K='v'` lines to a
-# private file that is sourced here.
+# private file that is sourced here. Every fork costs start-up time: builtins where possible.
 
 buildkit_plugin_hook() {
   local hook=$1 plugin_dir node exports status
-  plugin_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd) || return 1
+  plugin_dir=${BASH_SOURCE[0]%/*}/../..
+  [[ $plugin_dir == /* ]] || plugin_dir=$PWD/$plugin_dir
   # shellcheck source=node.bash
   . "$plugin_dir/hooks/lib/node.bash"
-  node=$(buildkit_find_node "$plugin_dir") || return 1
+  node=$(buildkit_find_node "$plugin_dir" "$hook") || return 1
   exports=$(mktemp "${TMPDIR:-/tmp}/buildkit-plugin-exports.XXXXXX") || return 1
   BUILDKIT_PLUGIN_EXPORTS_FILE="$exports" "$node" "$plugin_dir/dist/$hook.js"
   status=$?

@@ -8,7 +8,7 @@ export interface AnnotationInput {
 
 /** Markdown body of the step's annotation. */
 export function buildAnnotation(input: AnnotationInput): string {
-  const lines = [`#### :docker: ${escape(input.label || 'Image built')} in ${input.seconds.toFixed(1)} s`, ''];
+  const lines = [`#### ${escape(input.label || ':docker: Image built')} in ${input.seconds.toFixed(1)} s`, ''];
   if (input.refs.length > 0) {
     lines.push(`${input.pushed ? 'Pushed' : 'Tagged'}:`, '');
     for (const ref of input.refs) lines.push(`- \`${ref}\``);

@@ -38,6 +38,7 @@ export async function runBuildJob(config: Config, env: NodeJS.ProcessEnv): Promi
   const started = Date.now();
   const { code } = await exec(plan.build.argv, { env });
   const seconds = (Date.now() - started) / 1000;
+  log.info(`buildkit: the build took ${Math.round(seconds * 1000)} ms`);
   if (code !== 0) {
     log.openCurrentGroup();
     log.error(`the build failed (exit ${code})`);
@@ -48,14 +49,17 @@ export async function runBuildJob(config: Config, env: NodeJS.ProcessEnv): Promi
   const exports: Record<string, string> = { BUILDKIT_IMAGE_REFS: plan.refs.join(' ') };
   if (digest) exports.BUILDKIT_IMAGE_DIGEST = digest;
   writeExports(exports, env);
+  // Each call is a round trip to Buildkite: made side by side.
+  const reports: Promise<void>[] = [];
   if (config.metaData) {
     const keys = metaDataKeys(env);
-    if (digest) await setMetaData(keys.digest, digest);
-    if (plan.refs.length > 0) await setMetaData(keys.refs, plan.refs.join(' '));
+    if (digest) reports.push(setMetaData(keys.digest, digest));
+    if (plan.refs.length > 0) reports.push(setMetaData(keys.refs, plan.refs.join(' ')));
   }
   if (config.annotate) {
     const body = buildAnnotation({ label: env.BUILDKITE_LABEL, refs: plan.refs, pushed: plan.push, digest, seconds });
-    await annotate(body, 'success', annotationContext(env));
+    reports.push(annotate(body, 'success', annotationContext(env)));
   }
+  await Promise.all(reports);
   return runStepCommand({ ...env, ...exports });
 }

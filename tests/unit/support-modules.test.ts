@@ -65,7 +65,7 @@ describe('report naming', () => {
 
   test('annotation body', () => {
     expect(buildAnnotation({ label: ':docker: <b>', refs: ['r/a:1'], pushed: true, digest: 'sha256:abc', seconds: 3.25 })).toBe(
-      '#### :docker: :docker: &lt;b&gt; in 3.3 s\n\nPushed:\n\n- `r/a:1`\n\nDigest: `sha256:abc`\n',
+      '#### :docker: &lt;b&gt; in 3.3 s\n\nPushed:\n\n- `r/a:1`\n\nDigest: `sha256:abc`\n',
     );
   });
 

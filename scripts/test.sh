@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): installs what is missing, checks that dist/ is
+# built from src/, then runs the unit, hook (bats) and end-to-end suites.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "install what is missing"
+bash scripts/install-deps.sh
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+
+step "dist/ matches src/"
+before=$(cat dist/* 2>/dev/null | sha256sum)
+npm run --silent build
+if [ "$before" != "$(cat dist/* | sha256sum)" ]; then
+  echo "dist/ was stale and has been rebuilt: commit dist/ with the change to src/" >&2
+  exit 1
+fi
+
+step "types and lint"
+npx --no-install tsc --noEmit
+shellcheck -x hooks/environment hooks/command hooks/pre-exit hooks/lib/*.bash libexec/buildkite-agent scripts/*.sh
+
+step "unit tests"
+npx --no-install jest tests/unit
+
+step "hook tests (bats)"
+node_modules/bats/bin/bats tests/hooks
+
+step "end-to-end tests (real engine and registry)"
+WITH_CLASSIC_ENGINE=1 bash scripts/with-engine.sh npx --no-install jest --runInBand tests/e2e

@@ -1,0 +1,43 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { pluginEnv } from '../../src/cli/plugin-env';
+import { loadConfig } from '../../src/config/load-config';
+import { pluginEnvName } from '../../src/config/plugin-name';
+
+// What Buildkite's plugin linter checks, so users' pipelines copied from the README work.
+const root = join(__dirname, '..', '..');
+const readme = readFileSync(join(root, 'README.md'), 'utf8');
+const blocks = [...readme.matchAll(/```ya?ml\n([\s\S]*?)```/g)].map((m) => m[1]);
+
+type Step = { plugins?: Array<Record<string, unknown>> };
+const uses = blocks.flatMap((block) =>
+  ((YAML.parse(block) as { steps?: Step[] }).steps ?? []).flatMap((step) =>
+    (step.plugins ?? []).flatMap((entry) => Object.entries(entry)).filter(([key]) => pluginEnvName(key) === 'BUILDKIT'),
+  ),
+);
+
+test('the README has examples that use the plugin', () => {
+  expect(uses.length).toBeGreaterThan(0);
+});
+
+test.each(uses.map(([key, config], i) => [i, key, config]))('README example %i (%s) validates against plugin.yml', (_i, key, config) => {
+  const result = loadConfig(pluginEnv(key as string, config as Record<string, unknown>, 'json'));
+  expect(result).toMatchObject({ ok: true });
+});
+
+test('README examples reference a version no older than the latest git tag', () => {
+  let latest = '';
+  try {
+    latest = execFileSync('git', ['-C', root, 'describe', '--tags', '--abbrev=0'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    // no tags yet
+  }
+  const major = (v: string) => Number(/^v?(\d+)/.exec(v)?.[1] ?? NaN);
+  for (const [key] of uses) {
+    const version = (key.split('#')[1] ?? '') as string;
+    expect(version).toMatch(/^v\d+(\.\d+\.\d+)?$/);
+    if (latest) expect(major(version)).toBeGreaterThanOrEqual(major(latest));
+  }
+});
