@@ -7,7 +7,7 @@ need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 
 docker_ok() {
-  have dockerd && docker buildx version >/dev/null 2>&1
+  have docker && have dockerd && docker buildx version >/dev/null 2>&1
 }
 
 if ! have apt-get; then
@@ -15,7 +15,7 @@ if ! have apt-get; then
   exit 0
 fi
 
-docker_ok || need+=(docker.io docker-buildx)
+docker_ok || need+=(docker.io docker-cli docker-buildx)
 have docker-registry || need+=(docker-registry)
 [ -x /bin/busybox ] || need+=(busybox-static)
 have shellcheck || need+=(shellcheck)
@@ -54,7 +54,14 @@ export DEBIAN_FRONTEND=noninteractive
 trixie=()
 rest=()
 for p in "${need[@]}"; do
-  case "$p" in docker.io|docker-buildx) trixie+=("$p") ;; *) rest+=("$p") ;; esac
+  case "$p" in docker.io|docker-cli|docker-buildx) trixie+=("$p") ;; *) rest+=("$p") ;; esac
 done
+# Installing docker.io must not start the machine-wide daemon (it would bring a bridge up):
+# the tests start a private engine of their own.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 [ "${#rest[@]}" -eq 0 ] || apt-get install -y -qq --no-install-recommends "${rest[@]}"
 [ "${#trixie[@]}" -eq 0 ] || apt-get install -y -qq --no-install-recommends -t trixie "${trixie[@]}"
