@@ -6,6 +6,12 @@ import { validateConfig } from './validate';
 
 type Env = Record<string, string | undefined>;
 
+/** Options of one `docker buildx build`; a bake file says these per target. */
+const singleBuildOptions = [
+  'context', 'dockerfile', 'target', 'build-args', 'labels', 'network', 'image', 'tags', 'platforms', 'outputs',
+  'build-contexts', 'annotations', 'shm-size', 'add-hosts', 'ulimit', 'provenance', 'sbom',
+];
+
 export type LoadResult = { ok: true; config: Config; source: 'json' | 'flattened' } | { ok: false; errors: string[] };
 
 /**
@@ -32,10 +38,15 @@ export function loadConfig(env: Env): LoadResult {
   }
   const validated = validateConfig(raw);
   if (!validated.ok) return validated;
+  const explicit = new Set(Object.keys(raw as object));
   const { config, errors } = normalizeConfig(validated.value);
-  errors.push(...resolveImageRefs(config.image, config.tags).errors);
-  if (config.push && config.image === undefined && config.tags.length === 0) {
-    errors.push('push: there is nothing to push; set image (and tags)');
+  if (config.bake) {
+    errors.push(...singleBuildOptions.filter((option) => explicit.has(option)).map((option) => `${option}: describes a single build; with bake, set it in the bake file or with bake.set`));
+  } else {
+    errors.push(...resolveImageRefs(config.image, config.tags).errors);
+    if (config.push && config.image === undefined && config.tags.length === 0 && config.outputs.length === 0) {
+      errors.push('push: there is nothing to push; set image (and tags)');
+    }
   }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, config, source };
 }

@@ -1,4 +1,4 @@
-import { Config, KeyValue, Progress } from './types';
+import { Attestation, BakeConfig, BuilderConfig, BuilderDriver, Config, KeyValue, Progress } from './types';
 
 type Raw = Record<string, unknown>;
 
@@ -20,6 +20,21 @@ export function normalizeConfig(raw: Raw): { config: Config; errors: string[] } 
     annotate: raw.annotate as boolean,
     metaData: raw['meta-data'] as boolean,
     dryRun: raw['dry-run'] as boolean,
+    platforms: list(raw.platforms),
+    outputs: lines(raw.outputs),
+    load: raw.load as boolean,
+    pull: raw.pull as boolean,
+    buildContexts: keyValues(raw['build-contexts'], 'build-contexts', false, errors),
+    annotations: keyValues(raw.annotations, 'annotations', false, errors),
+    shmSize: raw['shm-size'] as string | undefined,
+    addHosts: list(raw['add-hosts']),
+    ulimits: list(raw.ulimit),
+    provenance: attestation(raw.provenance),
+    sbom: attestation(raw.sbom),
+    ociLabels: raw['oci-labels'] as boolean,
+    retries: raw.retries as number,
+    builder: builder((raw.builder ?? {}) as Raw),
+    bake: raw.bake === undefined ? undefined : bake(raw.bake as Raw),
   };
   return { config, errors };
 }
@@ -29,6 +44,34 @@ export function list(value: unknown): string[] {
   if (value === undefined) return [];
   const items = Array.isArray(value) ? value.map(String) : String(value).split(/[,\n]/);
   return items.map((item) => item.trim()).filter((item) => item !== '');
+}
+
+/** A list option whose items may hold commas (exporter specs, bake overrides): one per line. */
+export function lines(value: unknown): string[] {
+  if (value === undefined) return [];
+  const items = Array.isArray(value) ? value.map(String) : String(value).split('\n');
+  return items.map((item) => item.trim()).filter((item) => item !== '');
+}
+
+function attestation(value: unknown): Attestation {
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  return value as string | undefined;
+}
+
+function builder(raw: Raw): BuilderConfig {
+  return {
+    driver: (raw.driver ?? 'auto') as BuilderDriver,
+    name: raw.name as string | undefined,
+    image: raw.image as string | undefined,
+    driverOpts: list(raw['driver-opts']),
+    buildkitdFlags: raw['buildkitd-flags'] as string | undefined,
+    keep: (raw.keep ?? false) as boolean,
+  };
+}
+
+function bake(raw: Raw): BakeConfig {
+  return { files: list(raw.files), targets: list(raw.targets), set: lines(raw.set) };
 }
 
 function keyValues(value: unknown, option: string, allowBareKey: boolean, errors: string[]): KeyValue[] {

@@ -7,6 +7,26 @@ export interface KeyValue {
   fromEnv?: boolean;
 }
 
+export type BuilderDriver = 'auto' | 'docker' | 'docker-container';
+
+export interface BuilderConfig {
+  driver: BuilderDriver;
+  name?: string;
+  image?: string;
+  driverOpts: string[];
+  buildkitdFlags?: string;
+  keep: boolean;
+}
+
+export interface BakeConfig {
+  files: string[];
+  targets: string[];
+  set: string[];
+}
+
+/** `true`, `false`, or exporter attributes such as `mode=max`; undefined leaves buildx's default. */
+export type Attestation = boolean | string | undefined;
+
 /** The validated, defaulted configuration, with every string-or-list option as a list. */
 export interface Config {
   context: string;
@@ -23,4 +43,19 @@ export interface Config {
   annotate: boolean;
   metaData: boolean;
   dryRun: boolean;
+  platforms: string[];
+  outputs: string[];
+  load: boolean;
+  pull: boolean;
+  buildContexts: KeyValue[];
+  annotations: KeyValue[];
+  shmSize?: string;
+  addHosts: string[];
+  ulimits: string[];
+  provenance: Attestation;
+  sbom: Attestation;
+  ociLabels: boolean;
+  retries: number;
+  builder: BuilderConfig;
+  bake?: BakeConfig;
 }

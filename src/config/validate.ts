@@ -61,6 +61,11 @@ function describe(error: ErrorObject): string {
       return `${path}: expected ${article(String(error.params.type))}, got ${got(error.data)}`;
     case 'enum':
       return `${path}: expected one of ${(error.params.allowedValues as unknown[]).join(', ')}; got ${got(error.data)}`;
+    case 'pattern':
+      return `${path}: expected a value matching ${error.params.pattern}; got ${got(error.data)}`;
+    case 'minimum':
+    case 'maximum':
+      return `${path}: expected ${error.keyword === 'minimum' ? 'at least' : 'at most'} ${error.params.limit}; got ${got(error.data)}`;
     case 'required':
       return `${optionPath(error.instancePath, String(error.params.missingProperty))}: is required`;
     default:

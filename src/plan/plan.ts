@@ -1,6 +1,9 @@
 import { Config } from '../config/types';
 import { buildxBuildArgs } from '../engines/buildx';
+import { bakeArgs } from '../engines/bake';
 import { planBuildRequest } from './build-request';
+import { BuilderError, BuilderPlan, ImageStore, planBuilder } from './builder';
+import { versionWarnings } from './version-gates';
 
 type Env = Record<string, string | undefined>;
 
@@ -12,35 +15,56 @@ export interface Command {
 /** Everything the command hook will do, decided without side effects. */
 export interface Plan {
   engine: 'buildx';
+  builder: BuilderPlan;
   build: Command;
+  bake: boolean;
   refs: string[];
+  platforms: string[];
   push: boolean;
   metadataFile: string;
   notices: string[];
+  warnings: string[];
 }
 
 export interface Probes {
   /** The docker CLI is on PATH. */
   docker: boolean;
+  imageStore?: ImageStore;
+  buildxVersion?: string;
+  now: Date;
 }
 
+export class PlanError extends Error {}
+
 export function planJob(config: Config, env: Env, stateDir: string, probes: Probes): Plan {
-  if (!probes.docker) {
+  if (!probes.docker && !config.dryRun) {
     throw new PlanError(
       'no BuildKit engine found: the docker CLI is not on PATH. Install Docker with the buildx plugin on the agent, ' +
         'or run the step on an agent that has it',
     );
   }
-  const { request, notices } = planBuildRequest(config, env, stateDir);
+  let builder: BuilderPlan;
+  try {
+    builder = planBuilder(config, env, probes.imageStore);
+  } catch (error) {
+    if (error instanceof BuilderError) throw new PlanError(error.message);
+    throw error;
+  }
+  const { request, notices } = planBuildRequest(config, env, stateDir, probes.now);
+  if (builder.notice) notices.push(builder.notice);
+  const warnings = versionWarnings(config, probes.buildxVersion);
+  const common = { engine: 'buildx' as const, builder, push: config.push, metadataFile: request.metadataFile, notices, warnings };
+  if (config.bake) {
+    const argv = ['docker', ...bakeArgs(config, request, builder.name)];
+    const what = config.bake.targets.length > 0 ? config.bake.targets.join(', ') : 'the default group';
+    return { ...common, build: { argv, title: `:docker: Baking ${what}` }, bake: true, refs: [], platforms: [] };
+  }
   const what = request.refs.length > 0 ? request.refs.join(', ') : request.context;
   return {
-    engine: 'buildx',
-    build: { argv: ['docker', ...buildxBuildArgs(request)], title: `:docker: Building ${what}` },
+    ...common,
+    build: { argv: ['docker', ...buildxBuildArgs(request, builder.name)], title: `:docker: Building ${what}` },
+    bake: false,
     refs: request.refs,
-    push: request.push,
-    metadataFile: request.metadataFile,
-    notices,
+    platforms: request.platforms,
   };
 }
-
-export class PlanError extends Error {}

@@ -4,9 +4,13 @@ export interface AnnotationInput {
   pushed: boolean;
   digest?: string;
   seconds: number;
+  platforms?: string[];
+  attestations?: string[];
+  targets?: Record<string, { digest?: string; refs: string[] }>;
+  warnings?: string[];
 }
 
-/** Markdown body of the step's annotation. */
+/** Markdown body of the step's annotation after a successful build. */
 export function buildAnnotation(input: AnnotationInput): string {
   const lines = [`#### ${escape(input.label || ':docker: Image built')} in ${input.seconds.toFixed(1)} s`, ''];
   if (input.refs.length > 0) {
@@ -14,8 +18,24 @@ export function buildAnnotation(input: AnnotationInput): string {
     for (const ref of input.refs) lines.push(`- \`${ref}\``);
     lines.push('');
   }
-  if (input.digest) lines.push(`Digest: \`${input.digest}\``);
+  if (input.digest) lines.push(`Digest: \`${input.digest}\``, '');
+  for (const [target, result] of Object.entries(input.targets ?? {})) {
+    lines.push(`- target \`${target}\`: ${result.refs.map((r) => `\`${r}\``).join(', ') || 'no image'}${result.digest ? ` (\`${result.digest}\`)` : ''}`);
+  }
+  if (input.targets && Object.keys(input.targets).length > 0) lines.push('');
+  if (input.platforms && input.platforms.length > 0) lines.push(`Platforms: ${input.platforms.join(', ')}`, '');
+  if (input.attestations && input.attestations.length > 0) lines.push(`Attestations: ${input.attestations.join(', ')}`, '');
+  if (input.warnings && input.warnings.length > 0) {
+    lines.push('Warnings:', '');
+    for (const warning of input.warnings) lines.push(`- ${escape(warning)}`);
+  }
   return `${lines.join('\n').trim()}\n`;
+}
+
+/** Markdown body when the build failed: the end of its output, where the error is. */
+export function failureAnnotation(label: string | undefined, code: number, tail: string[]): string {
+  const fence = '```';
+  return `#### ${escape(label || ':docker: Image build')} failed (exit ${code})\n\n${fence}term\n${tail.join('\n').replace(/```/g, "'''")}\n${fence}\n`;
 }
 
 function escape(text: string): string {

@@ -1,16 +1,40 @@
 import { readFileSync } from 'node:fs';
 
-export interface BuildResult {
+export interface TargetResult {
   digest?: string;
+  refs: string[];
 }
 
-/** Reads the file written by `--metadata-file`; a missing or partial file yields no digest. */
+export interface BuildResult {
+  digest?: string;
+  /** For bake: each target's result, by target name. */
+  targets: Record<string, TargetResult>;
+}
+
+/**
+ * Reads the file written by `--metadata-file`: one build's keys at the top level, or (bake)
+ * one object per target. A missing or partial file yields nothing.
+ */
 export function readBuildMetadata(path: string): BuildResult {
+  let data: Record<string, unknown>;
   try {
-    const data = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-    const digest = data['containerimage.digest'];
-    return { digest: typeof digest === 'string' ? digest : undefined };
+    data = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
   } catch {
-    return {};
+    return { targets: {} };
   }
+  if ('containerimage.digest' in data || 'buildx.build.ref' in data) return { digest: targetResult(data).digest, targets: {} };
+  const targets: Record<string, TargetResult> = {};
+  for (const [name, value] of Object.entries(data)) {
+    if (value !== null && typeof value === 'object') targets[name] = targetResult(value as Record<string, unknown>);
+  }
+  return { digest: Object.values(targets).find((t) => t.digest)?.digest, targets };
+}
+
+function targetResult(data: Record<string, unknown>): TargetResult {
+  const digest = data['containerimage.digest'];
+  const names = data['image.name'];
+  return {
+    digest: typeof digest === 'string' ? digest : undefined,
+    refs: typeof names === 'string' ? names.split(',').filter(Boolean) : [],
+  };
 }

@@ -10,8 +10,9 @@ export function reportNamespace(env: Env): string {
   return parallel ? `${step}.${parallel}` : step;
 }
 
-export function metaDataKeys(env: Env): { digest: string; refs: string } {
-  const ns = reportNamespace(env);
+/** With a bake target: `buildkit.<ns>.<target>.digest`. */
+export function metaDataKeys(env: Env, target?: string): { digest: string; refs: string } {
+  const ns = target ? `${reportNamespace(env)}.${target}` : reportNamespace(env);
   return { digest: `buildkit.${ns}.digest`, refs: `buildkit.${ns}.image-refs` };
 }
 

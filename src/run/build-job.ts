@@ -1,65 +1,127 @@
 import { annotate, setMetaData } from '../agent/buildkite-agent';
 import { Config } from '../config/types';
-import { PlanError, planJob } from '../plan/plan';
-import { buildAnnotation } from '../report/annotation';
-import { readBuildMetadata } from '../report/build-metadata';
+import { imageStoreMatters } from '../plan/builder';
+import { Plan, PlanError, Probes, planJob } from '../plan/plan';
+import { buildAnnotation, failureAnnotation } from '../report/annotation';
+import { BuildResult, readBuildMetadata } from '../report/build-metadata';
 import { annotationContext, metaDataKeys } from '../report/meta-data-keys';
+import { setUpBuilder } from './builder-setup';
 import { exec } from './exec';
 import { writeExports } from './exports';
 import { UserError } from './hook-main';
 import { log } from './log';
+import { probeBuildxVersion, probeImageStore } from './probes';
+import { backoffSeconds, isTransientPushFailure } from './retry';
 import { shellCommand } from './shell-quote';
 import { createStateDir, stateDirPath } from './state-dir';
 import { runStepCommand } from './step-command';
 import { which } from './which';
 
+const failureTailLines = 40;
+
 /** The command hook: build, report, then the step's own command with the results. */
 export async function runBuildJob(config: Config, env: NodeJS.ProcessEnv): Promise<number> {
   const stateDir = stateDirPath(env);
-  let plan;
-  try {
-    plan = planJob(config, env, stateDir, { docker: which('docker', env.PATH) !== undefined });
-  } catch (error) {
-    if (error instanceof PlanError) throw new UserError(error.message);
-    throw error;
-  }
+  const plan = planOrFail(config, env, stateDir, await probe(config, env));
   plan.notices.forEach((notice) => log.info(`buildkit: ${notice}`));
+  plan.warnings.forEach((warning) => log.warn(warning));
 
   if (config.dryRun) {
     log.group(':docker: dry-run: the commands this step would run');
-    log.info(shellCommand(plan.build.argv));
+    for (const argv of [plan.builder.create, plan.build.argv, plan.builder.remove]) if (argv) log.info(shellCommand(argv));
     if ((env.BUILDKITE_COMMAND ?? '').trim() !== '') log.info(`then the step command: ${env.BUILDKITE_COMMAND}`);
     return 0;
   }
 
   createStateDir(stateDir);
-  log.group(plan.build.title);
-  log.info(`$ ${shellCommand(plan.build.argv)}`);
+  const setup = await setUpBuilder(plan.builder, stateDir, env);
+  if (setup !== 0) return setup;
+
   const started = Date.now();
-  const { code } = await exec(plan.build.argv, { env });
+  const build = await buildWithRetries(plan, config, env);
   const seconds = (Date.now() - started) / 1000;
   log.info(`buildkit: the build took ${Math.round(seconds * 1000)} ms`);
-  if (code !== 0) {
+  if (build.code !== 0) {
     log.openCurrentGroup();
-    log.error(`the build failed (exit ${code})`);
-    return code;
+    log.error(`the build failed (exit ${build.code})`);
+    if (config.annotate) await annotate(failureAnnotation(env.BUILDKITE_LABEL, build.code, build.tail), 'error', annotationContext(env));
+    return build.code;
   }
 
-  const { digest } = readBuildMetadata(plan.metadataFile);
-  const exports: Record<string, string> = { BUILDKIT_IMAGE_REFS: plan.refs.join(' ') };
-  if (digest) exports.BUILDKIT_IMAGE_DIGEST = digest;
+  const result = readBuildMetadata(plan.metadataFile);
+  const refs = plan.bake ? Object.values(result.targets).flatMap((t) => t.refs) : plan.refs;
+  const exports: Record<string, string> = { BUILDKIT_IMAGE_REFS: refs.join(' ') };
+  if (result.digest) exports.BUILDKIT_IMAGE_DIGEST = result.digest;
   writeExports(exports, env);
+  await report(plan, config, env, result, refs, seconds);
+  return runStepCommand({ ...env, ...exports });
+}
+
+async function probe(config: Config, env: NodeJS.ProcessEnv): Promise<Probes> {
+  const docker = which('docker', env.PATH) !== undefined;
+  const [imageStore, buildxVersion] = await Promise.all([
+    docker && imageStoreMatters(config) ? probeImageStore(env) : undefined,
+    docker && !config.dryRun ? probeBuildxVersion(env) : undefined,
+  ]);
+  return { docker, imageStore, buildxVersion, now: new Date() };
+}
+
+function planOrFail(config: Config, env: NodeJS.ProcessEnv, stateDir: string, probes: Probes): Plan {
+  try {
+    return planJob(config, env, stateDir, probes);
+  } catch (error) {
+    if (error instanceof PlanError) throw new UserError(error.message);
+    throw error;
+  }
+}
+
+/** Runs the build; a push that failed on a transient registry error is retried with backoff. */
+async function buildWithRetries(plan: Plan, config: Config, env: NodeJS.ProcessEnv): Promise<{ code: number; tail: string[] }> {
+  for (let attempt = 0; ; attempt++) {
+    log.group(attempt === 0 ? plan.build.title : `${plan.build.title} (retry ${attempt} of ${config.retries})`);
+    log.info(`$ ${shellCommand(plan.build.argv)}`);
+    const { code, tail } = await exec(plan.build.argv, { env, tailLines: failureTailLines });
+    if (code === 0 || code >= 128 || attempt >= config.retries || !plan.push || !isTransientPushFailure(tail)) return { code, tail };
+    const delay = backoffSeconds(attempt + 1);
+    log.warn(`the push failed with a transient registry error; retrying in ${delay} s (${attempt + 1} of ${config.retries})`);
+    await new Promise((resolve) => setTimeout(resolve, delay * 1000));
+  }
+}
+
+async function report(plan: Plan, config: Config, env: NodeJS.ProcessEnv, result: BuildResult, refs: string[], seconds: number): Promise<void> {
   // Each call is a round trip to Buildkite: made side by side.
-  const reports: Promise<void>[] = [];
+  const calls: Promise<void>[] = [];
   if (config.metaData) {
     const keys = metaDataKeys(env);
-    if (digest) reports.push(setMetaData(keys.digest, digest));
-    if (plan.refs.length > 0) reports.push(setMetaData(keys.refs, plan.refs.join(' ')));
+    if (result.digest) calls.push(setMetaData(keys.digest, result.digest));
+    if (refs.length > 0) calls.push(setMetaData(keys.refs, refs.join(' ')));
+    for (const [target, outcome] of Object.entries(result.targets)) {
+      const targetKeys = metaDataKeys(env, target);
+      if (outcome.digest) calls.push(setMetaData(targetKeys.digest, outcome.digest));
+      if (outcome.refs.length > 0) calls.push(setMetaData(targetKeys.refs, outcome.refs.join(' ')));
+    }
   }
   if (config.annotate) {
-    const body = buildAnnotation({ label: env.BUILDKITE_LABEL, refs: plan.refs, pushed: plan.push, digest, seconds });
-    reports.push(annotate(body, 'success', annotationContext(env)));
+    const body = buildAnnotation({
+      label: env.BUILDKITE_LABEL,
+      refs,
+      pushed: plan.push,
+      digest: result.digest,
+      seconds,
+      platforms: plan.platforms,
+      attestations: attestations(config),
+      targets: plan.bake ? result.targets : undefined,
+      warnings: [...plan.notices, ...plan.warnings],
+    });
+    calls.push(annotate(body, 'success', annotationContext(env)));
   }
-  await Promise.all(reports);
-  return runStepCommand({ ...env, ...exports });
+  await Promise.all(calls);
+}
+
+function attestations(config: Config): string[] {
+  if (!config.push || config.load) return [];
+  const list: string[] = [];
+  if (config.provenance !== false) list.push(`provenance (${typeof config.provenance === 'string' ? config.provenance : 'mode=min'})`);
+  if (config.sbom) list.push('sbom');
+  return list;
 }

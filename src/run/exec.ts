@@ -4,12 +4,19 @@ export interface ExecOptions {
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   input?: string;
+  /** Collect stdout instead of passing it through. */
   capture?: boolean;
+  /** Pass output through and also keep its last N lines (for failure reports). */
+  tailLines?: number;
+  timeoutMs?: number;
+  /** Discard the command's output (best-effort housekeeping). */
+  quiet?: boolean;
 }
 
 export interface ExecResult {
   code: number;
   stdout: string;
+  tail: string[];
 }
 
 const forwarded: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
@@ -20,19 +27,36 @@ const forwarded: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
  */
 export function exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
   return new Promise((resolve) => {
+    const tee = options.tailLines !== undefined;
     const child = spawn(argv[0], argv.slice(1), {
       env: options.env ?? process.env,
       cwd: options.cwd,
-      stdio: [options.input === undefined ? 'inherit' : 'pipe', options.capture ? 'pipe' : 'inherit', 'inherit'],
+      stdio: options.quiet
+        ? 'ignore'
+        : [options.input === undefined ? 'inherit' : 'pipe', options.capture || tee ? 'pipe' : 'inherit', tee ? 'pipe' : 'inherit'],
     });
     let stdout = '';
-    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const tail = new TailBuffer(options.tailLines ?? 0);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (tee) {
+        process.stdout.write(chunk);
+        tail.push(chunk);
+      } else {
+        stdout += chunk.toString();
+      }
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      tail.push(chunk);
+    });
     if (options.input !== undefined) child.stdin?.end(options.input);
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
     forwarded.forEach((signal) => process.on(signal, forward));
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
     const done = (code: number) => {
       forwarded.forEach((signal) => process.off(signal, forward));
-      resolve({ code, stdout });
+      if (timer) clearTimeout(timer);
+      resolve({ code, stdout, tail: tail.lines() });
     };
     child.on('error', (error: NodeJS.ErrnoException) => {
       process.stderr.write(`buildkit: cannot run ${argv[0]}: ${error.code === 'ENOENT' ? 'not found' : error.message}\n`);
@@ -40,6 +64,24 @@ export function exec(argv: string[], options: ExecOptions = {}): Promise<ExecRes
     });
     child.on('close', (code, signal) => done(code ?? 128 + signalNumber(signal)));
   });
+}
+
+class TailBuffer {
+  private kept: string[] = [];
+  private partial = '';
+  constructor(private readonly size: number) {}
+
+  push(chunk: Buffer): void {
+    if (this.size === 0) return;
+    const parts = (this.partial + chunk.toString()).split('\n');
+    this.partial = parts.pop() ?? '';
+    this.kept.push(...parts);
+    if (this.kept.length > this.size) this.kept = this.kept.slice(-this.size);
+  }
+
+  lines(): string[] {
+    return [...this.kept, ...(this.partial ? [this.partial] : [])].slice(-this.size || undefined);
+  }
 }
 
 function signalNumber(signal: NodeJS.Signals | null): number {

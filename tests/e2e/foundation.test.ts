@@ -88,7 +88,7 @@ describe('the foundation step, run as an agent would, on a real engine and regis
 
   test('the flattened form (agents < 3.28) plans the same build as the JSON form', async () => {
     const dir = checkout();
-    const config = { image: `${registry}/e2e/forms`, tags: ['a', 'feature/x'], 'build-args': ['A=1', 'B'], 'dry-run': true, target: 'runtime' };
+    const config = { image: `${registry}/e2e/forms`, tags: ['a', 'feature/x'], 'build-args': ['A=1', 'B'], 'dry-run': true, target: 'runtime', 'oci-labels': false };
     const env = { BUILDKITE_JOB_ID: 'job-forms', B: 'from-env' };
     const json = await runPipelineStep(dir, { key: 'forms', config }, { env, form: 'json' });
     const flattened = await runPipelineStep(dir, { key: 'forms', config }, { env, form: 'flattened' });

@@ -68,7 +68,7 @@ setup() {
 }
 
 @test "command hook in dry-run prints the exact build command and exports nothing" {
-  export BUILDKITE_PLUGIN_CONFIGURATION='{"image":"127.0.0.1:5000/app","tags":["1"],"build-args":{"A":"x y"},"dry-run":true}'
+  export BUILDKITE_PLUGIN_CONFIGURATION='{"image":"127.0.0.1:5000/app","tags":["1"],"build-args":{"A":"x y"},"dry-run":true,"oci-labels":false}'
   export BUILDKITE_COMMAND='touch "$BATS_TEST_TMPDIR/ran"'
   run agent_hook command
   assert_success

@@ -1,14 +1,20 @@
 import { pluginEnv } from '../../src/cli/plugin-env';
 import { loadConfig } from '../../src/config/load-config';
-import { planJob } from '../../src/plan/plan';
+import { Probes, planJob } from '../../src/plan/plan';
 
 const stateDir = '/state/job';
+const now = new Date('2026-01-02T03:04:05Z');
 const meta = ['--metadata-file', `${stateDir}/build-metadata.json`];
 
-function argvFor(config: Record<string, unknown>, env: Record<string, string> = {}): string[] {
-  const loaded = loadConfig(pluginEnv('buildkit#v1', config, 'json'));
+/** Plans with automatic OCI labels off unless the case is about them. */
+function planFor(config: Record<string, unknown>, env: Record<string, string> = {}, probes: Partial<Probes> = {}) {
+  const loaded = loadConfig(pluginEnv('buildkit#v1', { 'oci-labels': false, ...config }, 'json'));
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
-  return planJob(loaded.config, env, stateDir, { docker: true }).build.argv;
+  return planJob(loaded.config, env, stateDir, { docker: true, now, ...probes });
+}
+
+function argvFor(config: Record<string, unknown>, env: Record<string, string> = {}): string[] {
+  return planFor(config, env).build.argv;
 }
 
 describe('docker buildx build argv, option by option', () => {
@@ -34,6 +40,31 @@ describe('docker buildx build argv, option by option', () => {
     ['push', { image: 'r/app', push: true }, ['--tag', 'r/app:latest', '--push', ...meta, '.']],
     ['no-cache', { 'no-cache': true }, ['--no-cache', ...meta, '.']],
     ['progress', { progress: 'rawjson' }, [...meta, '.']],
+    ['platforms list', { platforms: ['linux/amd64', 'linux/arm64'] }, ['--platform', 'linux/amd64,linux/arm64', ...meta, '.']],
+    ['platforms string', { platforms: 'linux/amd64, linux/arm64' }, ['--platform', 'linux/amd64,linux/arm64', ...meta, '.']],
+    ['load', { load: true }, ['--load', '--provenance=false', '--sbom=false', ...meta, '.']],
+    ['pull', { pull: true }, ['--pull', ...meta, '.']],
+    ['build-contexts', { 'build-contexts': { base: 'docker-image://alpine:3', src: '../src' } }, ['--build-context', 'base=docker-image://alpine:3', '--build-context', 'src=../src', ...meta, '.']],
+    ['annotations', { annotations: ['index:org.opencontainers.image.description=multi, arch'] }, ['--annotation', 'index:org.opencontainers.image.description=multi, arch', ...meta, '.']],
+    ['shm-size', { 'shm-size': '2g' }, ['--shm-size', '2g', ...meta, '.']],
+    ['add-hosts', { 'add-hosts': ['db:127.0.0.1', 'cache:127.0.0.2'] }, ['--add-host', 'db:127.0.0.1', '--add-host', 'cache:127.0.0.2', ...meta, '.']],
+    ['ulimit', { ulimit: 'nofile=1024:1024' }, ['--ulimit', 'nofile=1024:1024', ...meta, '.']],
+    ['provenance false', { provenance: false }, ['--provenance=false', ...meta, '.']],
+    ['provenance attributes', { provenance: 'mode=max' }, ['--provenance=mode=max', ...meta, '.']],
+    ['sbom true', { sbom: true }, ['--sbom=true', ...meta, '.']],
+    ['outputs: one local spec, kept whole', { outputs: ['type=local,dest=out'] }, ['--output', 'type=local,dest=out', ...meta, '.']],
+    ['outputs string: one spec per line', { outputs: 'type=local,dest="a,b"\ntype=tar,dest=img.tar' }, ['--output', 'type=local,dest="a,b"', '--output', 'type=tar,dest=img.tar', ...meta, '.']],
+    [
+      'outputs + push marks the image output',
+      { image: 'r/app', push: true, outputs: ['type=image,compression=zstd'] },
+      ['--tag', 'r/app:latest', '--output', 'type=image,compression=zstd,push=true', ...meta, '.'],
+    ],
+    [
+      'outputs + push adds a registry output; + load adds a docker one',
+      { image: 'r/app', push: true, load: true, outputs: ['type=local,dest=out'] },
+      ['--tag', 'r/app:latest', '--output', 'type=local,dest=out', '--output', 'type=registry', '--output', 'type=docker', '--provenance=false', '--sbom=false', ...meta, '.'],
+    ],
+    ['an explicit push=false on the image output is kept', { image: 'r/app', push: true, outputs: ['type=image,push=false'] }, ['--tag', 'r/app:latest', '--output', 'type=image,push=false', ...meta, '.']],
   ])('%s', (_name, config, tail) => {
     const progress = (config.progress as string) ?? 'plain';
     expect(argvFor(config)).toEqual(['docker', 'buildx', 'build', '--progress', progress, ...tail]);
@@ -62,7 +93,7 @@ describe('docker buildx build argv, option by option', () => {
   test('a bare build-arg takes its value from the job environment, or is left out with a notice', () => {
     const loaded = loadConfig(pluginEnv('buildkit#v1', { 'build-args': ['TOKENLESS', 'MISSING'] }, 'json'));
     if (!loaded.ok) throw new Error('invalid');
-    const plan = planJob(loaded.config, { TOKENLESS: 'from env' }, stateDir, { docker: true });
+    const plan = planJob(loaded.config, { TOKENLESS: 'from env' }, stateDir, { docker: true, now });
     expect(plan.build.argv).toContain('TOKENLESS=from env');
     expect(plan.build.argv.join(' ')).not.toContain('MISSING');
     expect(plan.notices).toEqual(['build-args: MISSING is not set in the environment; not passed']);
@@ -78,7 +109,7 @@ describe('docker buildx build argv, option by option', () => {
   test('sanitised tags are announced', () => {
     const loaded = loadConfig(pluginEnv('buildkit#v1', { image: 'r/app', tags: ['feature/x'] }, 'json'));
     if (!loaded.ok) throw new Error('invalid');
-    expect(planJob(loaded.config, {}, stateDir, { docker: true }).notices).toEqual([
+    expect(planJob(loaded.config, {}, stateDir, { docker: true, now }).notices).toEqual([
       'tags[0]: "feature/x" is not a valid tag; using "feature-x"',
     ]);
   });
@@ -86,6 +117,122 @@ describe('docker buildx build argv, option by option', () => {
   test('no docker CLI: a clear error', () => {
     const loaded = loadConfig({});
     if (!loaded.ok) throw new Error('invalid');
-    expect(() => planJob(loaded.config, {}, stateDir, { docker: false })).toThrow(/no BuildKit engine found: the docker CLI is not on PATH/);
+    expect(() => planJob(loaded.config, {}, stateDir, { docker: false, now })).toThrow(/no BuildKit engine found: the docker CLI is not on PATH/);
+  });
+
+  test('loading drops requested attestations with a notice', () => {
+    const plan = planFor({ load: true, provenance: 'mode=max', sbom: true });
+    expect(plan.build.argv).toEqual(expect.arrayContaining(['--provenance=false', '--sbom=false']));
+    expect(plan.notices).toContain('provenance/sbom: attestations are not kept when the image is loaded into the engine; building without them');
+  });
+});
+
+describe('automatic OCI labels', () => {
+  const env = {
+    BUILDKITE_REPO: 'https://x-token:secret@github.com/acme/app.git',
+    BUILDKITE_COMMIT: 'abc123',
+    BUILDKITE_BUILD_URL: 'https://buildkite.com/acme/app/builds/7',
+  };
+  const labelsOf = (argv: string[]) => argv.flatMap((arg, i) => (argv[i - 1] === '--label' ? [arg] : []));
+
+  test('source (credentials stripped), revision, created and build URL', () => {
+    expect(labelsOf(planFor({ 'oci-labels': true }, env).build.argv)).toEqual([
+      'org.opencontainers.image.source=https://github.com/acme/app',
+      'org.opencontainers.image.revision=abc123',
+      'org.opencontainers.image.created=2026-01-02T03:04:05.000Z',
+      'com.buildkite.build-url=https://buildkite.com/acme/app/builds/7',
+    ]);
+  });
+
+  test('an scp-style repo becomes an https URL; user labels win', () => {
+    const argv = planFor({ 'oci-labels': true, labels: { 'org.opencontainers.image.revision': 'mine' } }, { ...env, BUILDKITE_REPO: 'git@github.com:acme/app.git' }).build.argv;
+    expect(labelsOf(argv)).toEqual([
+      'org.opencontainers.image.source=https://github.com/acme/app',
+      'org.opencontainers.image.created=2026-01-02T03:04:05.000Z',
+      'com.buildkite.build-url=https://buildkite.com/acme/app/builds/7',
+      'org.opencontainers.image.revision=mine',
+    ]);
+  });
+
+  test('on by default, off with oci-labels: false', () => {
+    const loaded = loadConfig(pluginEnv('buildkit#v1', {}, 'json'));
+    if (!loaded.ok) throw new Error('invalid');
+    expect(labelsOf(planJob(loaded.config, env, stateDir, { docker: true, now }).build.argv)).toHaveLength(4);
+    expect(labelsOf(planFor({}, env).build.argv)).toEqual([]);
+  });
+});
+
+describe('builder choice by image store', () => {
+  const jobEnv = { BUILDKITE_JOB_ID: '0190-abc' };
+  const container = (name: string) => ['docker', 'buildx', 'create', '--name', name, '--driver', 'docker-container', '--bootstrap'];
+
+  test('containerd store: the docker driver builds several platforms itself', () => {
+    const plan = planFor({ platforms: ['linux/amd64', 'linux/arm64'] }, jobEnv, { imageStore: 'containerd' });
+    expect(plan.builder).toEqual({ driver: 'docker' });
+    expect(plan.build.argv).not.toContain('--builder');
+  });
+
+  test('classic store + several platforms: a per-job docker-container builder, with a notice', () => {
+    const plan = planFor({ platforms: ['linux/amd64', 'linux/arm64'] }, jobEnv, { imageStore: 'classic' });
+    expect(plan.builder).toMatchObject({ driver: 'docker-container', name: 'buildkite-0190-abc', create: container('buildkite-0190-abc'), remove: ['docker', 'buildx', 'rm', '--force', 'buildkite-0190-abc'] });
+    expect(plan.build.argv.slice(0, 7)).toEqual(['docker', 'buildx', 'build', '--progress', 'plain', '--builder', 'buildkite-0190-abc']);
+    expect(plan.notices).toContain('using a per-job docker-container builder (buildkite-0190-abc): the engine\'s classic image store cannot do a multi-platform build');
+  });
+
+  test('classic store + an OCI output also needs the container builder', () => {
+    expect(planFor({ outputs: ['type=oci,dest=x.tar'] }, jobEnv, { imageStore: 'classic' }).builder.driver).toBe('docker-container');
+    expect(planFor({ outputs: ['type=local,dest=x'] }, jobEnv, { imageStore: 'classic' }).builder.driver).toBe('docker');
+  });
+
+  test('driver: docker on a classic store refuses a multi-platform build and names both fixes', () => {
+    expect(() => planFor({ platforms: 'linux/amd64,linux/arm64', builder: { driver: 'docker' } }, jobEnv, { imageStore: 'classic' })).toThrow(
+      /classic image store cannot do a multi-platform build\. Either enable the containerd image store .*containerd-snapshotter.* or let the plugin use a per-job builder \(builder.driver: auto or docker-container\)/,
+    );
+  });
+
+  test('driver: docker-container with every option, kept', () => {
+    const plan = planFor(
+      { builder: { driver: 'docker-container', name: 'shared', image: 'moby/buildkit:v0.13.2', 'driver-opts': ['network=host', 'memory=2g'], 'buildkitd-flags': '--debug --allow-insecure-entitlement network.host', keep: true } },
+      jobEnv,
+    );
+    expect(plan.builder).toEqual({
+      driver: 'docker-container',
+      name: 'shared',
+      inspect: ['docker', 'buildx', 'inspect', 'shared'],
+      create: [
+        'docker', 'buildx', 'create', '--name', 'shared', '--driver', 'docker-container', '--driver-opt', 'image=moby/buildkit:v0.13.2',
+        '--driver-opt', 'network=host', '--driver-opt', 'memory=2g', '--buildkitd-flags', '--debug --allow-insecure-entitlement network.host', '--bootstrap',
+      ],
+      remove: undefined,
+      notice: undefined,
+    });
+  });
+});
+
+describe('bake', () => {
+  test('files, set, targets and the run-wide flags', () => {
+    const plan = planFor(
+      { bake: { files: ['docker-bake.hcl', 'ci.hcl'], targets: ['app', 'worker'], set: 'app.args.A=1,2\n*.platform=linux/amd64' }, push: true, 'no-cache': true },
+      {},
+    );
+    expect(plan.bake).toBe(true);
+    expect(plan.build.argv).toEqual([
+      'docker', 'buildx', 'bake', '--progress', 'plain', '--file', 'docker-bake.hcl', '--file', 'ci.hcl', '--set', 'app.args.A=1,2',
+      '--set', '*.platform=linux/amd64', '--push', '--no-cache', ...meta, 'app', 'worker',
+    ]);
+    expect(plan.build.title).toBe(':docker: Baking app, worker');
+  });
+
+  test('OCI labels go to every target', () => {
+    expect(planFor({ bake: {}, 'oci-labels': true }, { BUILDKITE_COMMIT: 'abc' }).build.argv).toEqual(
+      expect.arrayContaining(['--set', '*.labels.org.opencontainers.image.revision=abc']),
+    );
+  });
+});
+
+describe('version gates warn, never fail', () => {
+  test('annotations on buildx 0.11', () => {
+    expect(planFor({ annotations: ['a=b'] }, {}, { buildxVersion: '0.11.2' }).warnings).toEqual(['annotations needs buildx >= 0.12.0; this agent has 0.11.2']);
+    expect(planFor({ annotations: ['a=b'] }, {}, { buildxVersion: '0.13.1+ds1' }).warnings).toEqual([]);
   });
 });

@@ -18,7 +18,20 @@ const defaults = {
   annotate: true,
   metaData: true,
   dryRun: false,
+  platforms: [],
+  outputs: [],
+  load: false,
+  pull: false,
+  buildContexts: [],
+  annotations: [],
+  addHosts: [],
+  ulimits: [],
+  ociLabels: true,
+  retries: 2,
+  builder: { driver: 'auto', driverOpts: [], keep: false },
 };
+const optionNames =
+  'context, dockerfile, target, build-args, labels, network, image, tags, push, no-cache, progress, annotate, meta-data, platforms, outputs, load, pull, build-contexts, annotations, shm-size, add-hosts, ulimit, provenance, sbom, oci-labels, retries, builder, bake, dry-run, node-download, node-mirror';
 
 describe('loadConfig: JSON and flattened forms agree', () => {
   test.each<[string, Record<string, unknown>]>([
@@ -80,7 +93,7 @@ describe('loadConfig: every problem at once, with option paths', () => {
 
   test('unknown option, wrong types and bad enum together', () => {
     expect(errorsOf({ pushh: true, push: 'yes', progress: 'fancy', tags: 5 })).toEqual([
-      'pushh: unknown option; expected one of: context, dockerfile, target, build-args, labels, network, image, tags, push, no-cache, progress, annotate, meta-data, dry-run, node-download, node-mirror',
+      'pushh: unknown option; expected one of: ' + optionNames,
       'tags: expected a string or a list of strings, got number 5',
       'push: expected a boolean, got string "yes"',
       'progress: expected one of auto, plain, tty, quiet, rawjson; got string "fancy"',
@@ -89,7 +102,7 @@ describe('loadConfig: every problem at once, with option paths', () => {
 
   test('the same problems are found in the flattened form', () => {
     expect(errorsOf({ push: 'yes', 'no-cachee': true }, 'flattened')).toEqual([
-      'no-cachee: unknown option; expected one of: context, dockerfile, target, build-args, labels, network, image, tags, push, no-cache, progress, annotate, meta-data, dry-run, node-download, node-mirror',
+      'no-cachee: unknown option; expected one of: ' + optionNames,
       'push: expected a boolean, got string "yes"',
     ]);
   });
@@ -119,6 +132,22 @@ describe('loadConfig: every problem at once, with option paths', () => {
       'image: "r/a:1" already has a tag or digest; give the repository alone when tags lists bare tags',
     ]);
     expect(errorsOf({ push: true })).toEqual(['push: there is nothing to push; set image (and tags)']);
+  });
+
+  test('bake rejects the options of a single build', () => {
+    expect(errorsOf({ bake: { targets: ['app'] }, image: 'r/a', 'build-args': { A: '1' }, push: true })).toEqual([
+      'build-args: describes a single build; with bake, set it in the bake file or with bake.set',
+      'image: describes a single build; with bake, set it in the bake file or with bake.set',
+    ]);
+  });
+
+  test('nested options are checked too', () => {
+    expect(errorsOf({ builder: { driver: 'kubernetes', nam: 'x' }, retries: 11, 'shm-size': 'lots' })).toEqual([
+      'shm-size: expected a value matching ^[0-9]+[bkmgBKMG]?$; got string "lots"',
+      'retries: expected at most 10; got number 11',
+      'builder.nam: unknown option; expected one of: driver, name, image, driver-opts, buildkitd-flags, keep',
+      'builder.driver: expected one of auto, docker, docker-container; got string "kubernetes"',
+    ]);
   });
 
   test('malformed JSON is reported, not thrown', () => {

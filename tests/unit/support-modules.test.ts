@@ -72,8 +72,8 @@ describe('report naming', () => {
   test('the digest comes from the metadata file; a missing file gives none', () => {
     const dir = mkdtempSync(join(tmpdir(), 'meta-'));
     writeFileSync(join(dir, 'm.json'), JSON.stringify({ 'containerimage.digest': 'sha256:1' }));
-    expect(readBuildMetadata(join(dir, 'm.json'))).toEqual({ digest: 'sha256:1' });
-    expect(readBuildMetadata(join(dir, 'none.json'))).toEqual({});
+    expect(readBuildMetadata(join(dir, 'm.json'))).toEqual({ digest: 'sha256:1', targets: {} });
+    expect(readBuildMetadata(join(dir, 'none.json'))).toEqual({ targets: {} });
     expect(readFileSync(join(dir, 'm.json'), 'utf8')).toContain('sha256:1');
   });
 });

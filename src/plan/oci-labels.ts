@@ -1,0 +1,34 @@
+import { KeyValue } from '../config/types';
+
+type Env = Record<string, string | undefined>;
+
+/** `https://user:token@host/x.git` → `https://host/x`; `git@host:org/x.git` → `https://host/org/x`. */
+export function sourceUrl(repo: string): string | undefined {
+  if (!repo) return undefined;
+  const scp = /^[\w.-]+@([\w.-]+):(?!\/)(.+)$/.exec(repo);
+  let url = scp ? `https://${scp[1]}/${scp[2]}` : repo;
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    if (parsed.protocol === 'ssh:' || parsed.protocol === 'git:') parsed.protocol = 'https:';
+    parsed.port = parsed.protocol === 'https:' ? '' : parsed.port;
+    url = parsed.toString();
+  } catch {
+    return undefined;
+  }
+  return url.replace(/\.git$/, '').replace(/\/$/, '');
+}
+
+/** Labels describing where the image came from; the user's own labels win. */
+export function ociLabels(env: Env, now: Date, userLabels: KeyValue[]): KeyValue[] {
+  const labels: KeyValue[] = [];
+  const add = (key: string, value: string | undefined) => {
+    if (value && !userLabels.some((label) => label.key === key)) labels.push({ key, value });
+  };
+  add('org.opencontainers.image.source', sourceUrl(env.BUILDKITE_REPO ?? ''));
+  add('org.opencontainers.image.revision', env.BUILDKITE_COMMIT && env.BUILDKITE_COMMIT !== 'HEAD' ? env.BUILDKITE_COMMIT : undefined);
+  add('org.opencontainers.image.created', now.toISOString());
+  add('com.buildkite.build-url', env.BUILDKITE_BUILD_URL);
+  return labels;
+}
