@@ -6,13 +6,14 @@ type Env = Record<string, string | undefined>;
 export function sourceUrl(repo: string): string | undefined {
   if (!repo) return undefined;
   const scp = /^[\w.-]+@([\w.-]+):(?!\/)(.+)$/.exec(repo);
-  let url = scp ? `https://${scp[1]}/${scp[2]}` : repo;
+  const ssh = /^(ssh|git|git\+ssh):\/\//.exec(repo);
+  let url = scp ? `https://${scp[1]}/${scp[2]}` : ssh ? `https://${repo.slice(ssh[0].length)}` : repo;
   try {
     const parsed = new URL(url);
     parsed.username = '';
     parsed.password = '';
-    if (parsed.protocol === 'ssh:' || parsed.protocol === 'git:') parsed.protocol = 'https:';
-    parsed.port = parsed.protocol === 'https:' ? '' : parsed.port;
+    // An ssh port says nothing about where the web pages are.
+    if (ssh) parsed.port = '';
     url = parsed.toString();
   } catch {
     return undefined;

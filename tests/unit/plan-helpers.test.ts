@@ -1,0 +1,53 @@
+import { parseCsvFields } from '../../src/plan/csv';
+import { sanitizeTag } from '../../src/plan/image-refs';
+import { sourceUrl } from '../../src/plan/oci-labels';
+import { parseBuildxVersion, versionSatisfies } from '../../src/plan/version-gates';
+
+describe('parseCsvFields (exporter specs, as buildx reads them)', () => {
+  test.each<[string, Array<[string, string]>]>([
+    ['type=local,dest=out', [['type', 'local'], ['dest', 'out']]],
+    ['type=local,dest="a,b"', [['type', 'local'], ['dest', 'a,b']]],
+    ['"type=image,name=r/a:1,r/a:2",push=true', [['type', 'image,name=r/a:1,r/a:2'], ['push', 'true']]],
+    ['type=tar,dest="say ""hi"""', [['type', 'tar'], ['dest', 'say "hi"']]],
+    ['type=local, dest = out ,', [['type', 'local'], ['dest', ' out']]],
+    ['type=registry,annotation="a\nb"', [['type', 'registry'], ['annotation', 'a\nb']]],
+  ])('%s', (spec, fields) => {
+    expect(parseCsvFields(spec).map((f) => [f.key, f.value])).toEqual(fields);
+  });
+
+  test('an unterminated quote is an error', () => {
+    expect(() => parseCsvFields('type=local,dest="x')).toThrow(/unterminated quote/);
+  });
+});
+
+describe('sourceUrl (org.opencontainers.image.source)', () => {
+  test.each([
+    ['https://github.com/acme/app.git', 'https://github.com/acme/app'],
+    ['https://user:pass@gitlab.example.com/acme/app.git', 'https://gitlab.example.com/acme/app'],
+    ['git@github.com:acme/app.git', 'https://github.com/acme/app'],
+    ['ssh://git@bitbucket.org:7999/acme/app.git', 'https://bitbucket.org/acme/app'],
+    ['', undefined],
+    ['not a url', undefined],
+  ])('%s → %s', (repo, url) => {
+    expect(sourceUrl(repo)).toBe(url);
+  });
+});
+
+describe('tags and versions', () => {
+  test.each([
+    ['feature/login', 'feature-login'],
+    ['-rc.1', 'rc.1'],
+    ['ok_1.2-x', 'ok_1.2-x'],
+    ['x'.repeat(200), 'x'.repeat(128)],
+  ])('sanitizeTag(%s)', (raw, clean) => {
+    expect(sanitizeTag(raw)).toBe(clean);
+  });
+
+  test('buildx version output and comparisons', () => {
+    expect(parseBuildxVersion('github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3')).toBe('0.13.1+ds1');
+    expect(parseBuildxVersion('github.com/docker/buildx v0.17.1-desktop.1 abc')).toBe('0.17.1-desktop.1');
+    expect(versionSatisfies('0.13.1+ds1', '0.13.0')).toBe(true);
+    expect(versionSatisfies('0.9.10', '0.10.0')).toBe(false);
+    expect(versionSatisfies('1.0.0', '0.13.0')).toBe(true);
+  });
+});
