@@ -29,7 +29,8 @@ export function needsContainerBuilder(config: Config, store: ImageStore | undefi
   if (config.platforms.length > 1) reasons.push('a multi-platform build');
   const types = config.outputs.map((spec) => csvField(spec, 'type'));
   if (types.includes('oci')) reasons.push('an OCI layout output');
-  if (types.filter((type) => type !== undefined).length > 1) reasons.push('several outputs');
+  const loads = config.load || types.includes('docker');
+  if (!loads && (config.provenance || config.sbom)) reasons.push('attestations (provenance/sbom)');
   return reasons;
 }
 

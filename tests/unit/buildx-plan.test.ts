@@ -184,6 +184,12 @@ describe('builder choice by image store', () => {
     expect(planFor({ outputs: ['type=local,dest=x'] }, jobEnv, { imageStore: 'classic' }).builder.driver).toBe('docker');
   });
 
+  test('classic store + requested attestations needs the container builder, unless the image is loaded', () => {
+    expect(planFor({ provenance: 'mode=max' }, jobEnv, { imageStore: 'classic' }).builder.driver).toBe('docker-container');
+    expect(planFor({ sbom: true, load: true }, jobEnv, { imageStore: 'classic' }).builder.driver).toBe('docker');
+    expect(planFor({ provenance: false }, jobEnv, { imageStore: 'classic' }).builder.driver).toBe('docker');
+  });
+
   test('driver: docker on a classic store refuses a multi-platform build and names both fixes', () => {
     expect(() => planFor({ platforms: 'linux/amd64,linux/arm64', builder: { driver: 'docker' } }, jobEnv, { imageStore: 'classic' })).toThrow(
       /classic image store cannot do a multi-platform build\. Either enable the containerd image store .*containerd-snapshotter.* or let the plugin use a per-job builder \(builder.driver: auto or docker-container\)/,
