@@ -49,6 +49,8 @@ export function exec(argv: string[], options: ExecOptions = {}): Promise<ExecRes
       process.stderr.write(chunk);
       tail.push(chunk);
     });
+    // A command that exits without reading its input must not crash the hook (EPIPE).
+    child.stdin?.on('error', () => undefined);
     if (options.input !== undefined) child.stdin?.end(options.input);
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
     forwarded.forEach((signal) => process.on(signal, forward));

@@ -26,6 +26,10 @@ export function createStateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
 }
 
+/** Removes the state dir; a path that is not one of ours (a bad export) is left alone. */
 export function removeStateDir(dir: string): void {
+  if (!/\/buildkite-plugin-buildkit-[^/]+\/[^/]+\/?$/.test(dir)) {
+    throw new Error(`refusing to remove ${dir}: not a buildkit plugin state directory`);
+  }
   rmSync(dir, { recursive: true, force: true });
 }

@@ -48,6 +48,29 @@ setup() {
   assert [ ! -e "$state" ]
 }
 
+@test "pre-exit runs the clean-ups the job registered, then removes the state dir" {
+  agent_hook environment
+  state=$(after_env BUILDKIT_PLUGIN_STATE_DIR)
+  export BUILDKIT_PLUGIN_STATE_DIR=$state
+  printf '[{"argv":["touch","%s/first"],"title":"first step"},{"argv":["touch","%s/second"],"title":"second step"}]' \
+    "$BATS_TEST_TMPDIR" "$BATS_TEST_TMPDIR" >"$state/cleanup.json"
+  run agent_hook pre-exit
+  assert_success
+  assert_line --partial "buildkit: second step"
+  assert [ -e "$BATS_TEST_TMPDIR/first" ]
+  assert [ -e "$BATS_TEST_TMPDIR/second" ]
+  assert [ ! -e "$state" ]
+}
+
+@test "pre-exit leaves alone a state dir path that is not the plugin's" {
+  mkdir -p "$BATS_TEST_TMPDIR/precious"
+  export BUILDKIT_PLUGIN_STATE_DIR=$BATS_TEST_TMPDIR/precious
+  run agent_hook pre-exit
+  assert_failure
+  assert_output --partial "refusing to remove"
+  assert [ -d "$BATS_TEST_TMPDIR/precious" ]
+}
+
 @test "invalid configuration fails the environment hook with every problem and creates nothing" {
   export BUILDKITE_PLUGIN_CONFIGURATION='{"push":"yes","tagz":["1"]}'
   run agent_hook environment
