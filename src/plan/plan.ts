@@ -31,6 +31,7 @@ export interface Probes {
   docker: boolean;
   imageStore?: ImageStore;
   buildxVersion?: string;
+  buildkitVersion?: string;
   now: Date;
 }
 
@@ -52,7 +53,7 @@ export function planJob(config: Config, env: Env, stateDir: string, probes: Prob
   }
   const { request, notices } = planBuildRequest(config, env, stateDir, probes.now);
   if (builder.notice) notices.push(builder.notice);
-  const warnings = versionWarnings(config, probes.buildxVersion);
+  const warnings = versionWarnings(config, { buildx: probes.buildxVersion, buildkit: probes.buildkitVersion });
   const common = { engine: 'buildx' as const, builder, push: config.push, metadataFile: request.metadataFile, notices, warnings };
   if (config.bake) {
     const argv = ['docker', ...bakeArgs(config, request, builder.name)];

@@ -1,6 +1,7 @@
 import { annotate, setMetaData } from '../agent/buildkite-agent';
 import { Config } from '../config/types';
 import { imageStoreMatters } from '../plan/builder';
+import { buildkitVersionMatters } from '../plan/version-gates';
 import { Plan, PlanError, Probes, planJob } from '../plan/plan';
 import { buildAnnotation, failureAnnotation } from '../report/annotation';
 import { BuildResult, readBuildMetadata } from '../report/build-metadata';
@@ -10,7 +11,7 @@ import { exec } from './exec';
 import { writeExports } from './exports';
 import { UserError } from './hook-main';
 import { log } from './log';
-import { probeBuildxVersion, probeImageStore } from './probes';
+import { probeBuildkitVersion, probeBuildxVersion, probeImageStore } from './probes';
 import { backoffSeconds, isTransientPushFailure } from './retry';
 import { shellCommand } from './shell-quote';
 import { createStateDir, stateDirPath } from './state-dir';
@@ -59,11 +60,13 @@ export async function runBuildJob(config: Config, env: NodeJS.ProcessEnv): Promi
 
 async function probe(config: Config, env: NodeJS.ProcessEnv): Promise<Probes> {
   const docker = which('docker', env.PATH) !== undefined;
-  const [imageStore, buildxVersion] = await Promise.all([
+  // Each probe runs at most once, side by side, and only when the plan depends on it.
+  const [imageStore, buildxVersion, buildkitVersion] = await Promise.all([
     docker && imageStoreMatters(config) ? probeImageStore(env) : undefined,
     docker && !config.dryRun ? probeBuildxVersion(env) : undefined,
+    docker && !config.dryRun && config.builder.driver !== 'docker-container' && buildkitVersionMatters(config) ? probeBuildkitVersion(env) : undefined,
   ]);
-  return { docker, imageStore, buildxVersion, now: new Date() };
+  return { docker, imageStore, buildxVersion, buildkitVersion, now: new Date() };
 }
 
 function planOrFail(config: Config, env: NodeJS.ProcessEnv, stateDir: string, probes: Probes): Plan {

@@ -241,4 +241,10 @@ describe('version gates warn, never fail', () => {
     expect(planFor({ annotations: ['a=b'] }, {}, { buildxVersion: '0.11.2' }).warnings).toEqual(['annotations needs buildx >= 0.12.0; this agent has 0.11.2']);
     expect(planFor({ annotations: ['a=b'] }, {}, { buildxVersion: '0.13.1+ds1' }).warnings).toEqual([]);
   });
+
+  test('several outputs on BuildKit 0.12; an unknown BuildKit version warns about nothing', () => {
+    const config = { image: 'r/a', push: true, outputs: ['type=local,dest=x'] };
+    expect(planFor(config, {}, { buildxVersion: '0.13.1', buildkitVersion: '0.12.5' }).warnings).toEqual(['outputs (several) needs BuildKit >= 0.13.0; this agent has 0.12.5']);
+    expect(planFor(config, {}, { buildxVersion: '0.13.1' }).warnings).toEqual([]);
+  });
 });

@@ -1,7 +1,7 @@
 import { parseCsvFields } from '../../src/plan/csv';
 import { sanitizeTag } from '../../src/plan/image-refs';
 import { sourceUrl } from '../../src/plan/oci-labels';
-import { parseBuildxVersion, versionSatisfies } from '../../src/plan/version-gates';
+import { parseBuildkitVersion, parseBuildxVersion, versionSatisfies } from '../../src/plan/version-gates';
 
 describe('parseCsvFields (exporter specs, as buildx reads them)', () => {
   test.each<[string, Array<[string, string]>]>([
@@ -49,5 +49,8 @@ describe('tags and versions', () => {
     expect(versionSatisfies('0.13.1+ds1', '0.13.0')).toBe(true);
     expect(versionSatisfies('0.9.10', '0.10.0')).toBe(false);
     expect(versionSatisfies('1.0.0', '0.13.0')).toBe(true);
+    expect(parseBuildkitVersion('Status:           running\nBuildKit version: v0.13.2\nPlatforms: linux/amd64')).toBe('0.13.2');
+    expect(parseBuildkitVersion('BuildKit version: v0.0.0+unknown')).toBeUndefined();
+    expect(parseBuildkitVersion('Buildkit:  v0.12.5')).toBe('0.12.5');
   });
 });
