@@ -22,9 +22,26 @@ have shellcheck || need+=(shellcheck)
 have htpasswd || need+=(apache2-utils)
 have openssl || need+=(openssl)
 have curl || need+=(curl)
-[ "${#need[@]}" -eq 0 ] && exit 0
+
+# Multi-platform tests: QEMU runs foreign RUN steps (binfmt_misc), and a static arm64
+# busybox goes into the test images (the x86_64 one is /bin/busybox).
+arm64_busybox=/var/cache/buildkit-plugin-tests/busybox-arm64
+have qemu-aarch64-static || need+=(qemu-user-static)
+binfmt_ok() { [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; }
+# An aarch64 ELF: 64-bit, little-endian, e_machine 0xb7.
+is_arm64_elf() {
+  [ -f "$1" ] && [ "$(od -An -tx1 -N5 "$1" | tr -d ' \n')" = 7f454c4602 ] &&
+    [ "$(od -An -tx1 -j18 -N2 "$1" | tr -d ' \n')" = b700 ]
+}
+emulation_ok() { binfmt_ok && is_arm64_elf "$arm64_busybox"; }
+
+[ "${#need[@]}" -eq 0 ] && emulation_ok && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
+  if [ "${#need[@]}" -eq 0 ]; then
+    echo "install-deps: warning: no arm64 emulation (binfmt_misc qemu-aarch64) or no $arm64_busybox; the multi-platform tests need root to set them up" >&2
+    exit 0
+  fi
   echo "install-deps: missing ${need[*]}; run as root or install them yourself" >&2
   exit 1
 fi
@@ -49,7 +66,7 @@ PIN
 fi
 
 # Third-party sources on this machine may be unreachable; apt still refreshes the rest.
-apt-get update -qq || true
+[ "${#need[@]}" -eq 0 ] || apt-get update -qq || true
 export DEBIAN_FRONTEND=noninteractive
 trixie=()
 rest=()
@@ -65,3 +82,37 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 [ "${#rest[@]}" -eq 0 ] || apt-get install -y -qq --no-install-recommends "${rest[@]}"
 [ "${#trixie[@]}" -eq 0 ] || apt-get install -y -qq --no-install-recommends -t trixie "${trixie[@]}"
+
+# binfmt_misc: qemu-user-static registers its handlers only through systemd or binfmt-support,
+# and neither runs here. Register qemu-aarch64 from the package's own binfmt.d entry (flag F:
+# the interpreter is opened now, so it also works inside build containers).
+if ! binfmt_ok; then
+  conf=/usr/lib/binfmt.d/qemu-aarch64.conf
+  if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
+  fi
+  if [ -f "$conf" ] && [ -w /proc/sys/fs/binfmt_misc/register ]; then
+    cat "$conf" >/proc/sys/fs/binfmt_misc/register 2>/dev/null || true
+  fi
+  binfmt_ok || echo "install-deps: warning: could not register qemu-aarch64 with binfmt_misc; arm64 RUN steps (the multi-platform tests) will fail" >&2
+fi
+
+# The arm64 busybox-static package, from a private arm64 package list: no foreign
+# architecture is added to the machine's dpkg, so later apt runs are unchanged.
+if ! is_arm64_elf "$arm64_busybox"; then
+  tmp=$(mktemp -d)
+  apt_arm64=(-o APT::Architecture=arm64 -o APT::Architectures::=arm64 -o APT::Sandbox::User=root
+    -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=
+    -o Dir::State::status=/dev/null)
+  mkdir -p "$tmp/lists/partial" "$tmp/archives/partial"
+  apt-get "${apt_arm64[@]}" update -qq >/dev/null 2>&1 || true
+  if (cd "$tmp" && apt-get "${apt_arm64[@]}" download -qq busybox-static) &&
+    dpkg -x "$tmp"/busybox-static_*_arm64.deb "$tmp/x" && is_arm64_elf "$tmp/x/bin/busybox"; then
+    install -D -m 0755 "$tmp/x/bin/busybox" "$arm64_busybox"
+    rm -rf "$tmp"
+  else
+    rm -rf "$tmp"
+    echo "install-deps: could not get busybox-static:arm64 from the Debian mirror" >&2
+    exit 1
+  fi
+fi

@@ -31,6 +31,8 @@ export function needsContainerBuilder(config: Config, store: ImageStore | undefi
   if (types.includes('oci')) reasons.push('an OCI layout output');
   const loads = config.load || types.includes('docker');
   if (!loads && (config.provenance || config.sbom)) reasons.push('attestations (provenance/sbom)');
+  // Checked on a classic engine: the build succeeds but the pushed manifest has none.
+  if (config.annotations.length > 0) reasons.push('annotations');
   return reasons;
 }
 
@@ -38,6 +40,13 @@ export class BuilderError extends Error {}
 
 export function planBuilder(config: Config, env: Env, store: ImageStore | undefined): BuilderPlan {
   const { builder } = config;
+  if (builder.keep && !builder.name) {
+    // The default name is new in every job: each job would leave one more buildkitd running.
+    throw new BuilderError(
+      'builder.keep: a kept builder is found again by its name, so set builder.name too (the default name, ' +
+        'buildkite-<job id>, is different in every job, and each job would leave another builder running on the agent)',
+    );
+  }
   const reasons = needsContainerBuilder(config, store);
   if (builder.driver === 'docker') {
     if (reasons.length > 0) {

@@ -7,6 +7,8 @@ export interface TargetResult {
 
 export interface BuildResult {
   digest?: string;
+  /** The pushed or exported root is an index (attestations need one; the classic store makes none). */
+  isIndex?: boolean;
   /** For bake: each target's result, by target name. */
   targets: Record<string, TargetResult>;
 }
@@ -22,7 +24,10 @@ export function readBuildMetadata(path: string): BuildResult {
   } catch {
     return { targets: {} };
   }
-  if ('containerimage.digest' in data || 'buildx.build.ref' in data) return { digest: targetResult(data).digest, targets: {} };
+  if ('containerimage.digest' in data || 'buildx.build.ref' in data) {
+    const mediaType = (data['containerimage.descriptor'] as { mediaType?: string } | undefined)?.mediaType ?? '';
+    return { digest: targetResult(data).digest, isIndex: /index|manifest\.list/.test(mediaType), targets: {} };
+  }
   const targets: Record<string, TargetResult> = {};
   for (const [name, value] of Object.entries(data)) {
     if (value !== null && typeof value === 'object') targets[name] = targetResult(value as Record<string, unknown>);

@@ -7,7 +7,7 @@ import { buildAnnotation, failureAnnotation } from '../report/annotation';
 import { BuildResult, readBuildMetadata } from '../report/build-metadata';
 import { annotationContext, metaDataKeys } from '../report/meta-data-keys';
 import { setUpBuilder } from './builder-setup';
-import { exec } from './exec';
+import { cancellation, exec } from './exec';
 import { writeExports } from './exports';
 import { UserError } from './hook-main';
 import { log } from './log';
@@ -42,6 +42,10 @@ export async function runBuildJob(config: Config, env: NodeJS.ProcessEnv): Promi
   const build = await buildWithRetries(plan, config, env);
   const seconds = (Date.now() - started) / 1000;
   log.info(`buildkit: the build took ${Math.round(seconds * 1000)} ms`);
+  if (cancellation()) {
+    log.error(`the build was cancelled (${cancellation()})`);
+    return build.code || 1;
+  }
   if (build.code !== 0) {
     log.openCurrentGroup();
     log.error(`the build failed (exit ${build.code})`);
@@ -84,7 +88,7 @@ async function buildWithRetries(plan: Plan, config: Config, env: NodeJS.ProcessE
     log.group(attempt === 0 ? plan.build.title : `${plan.build.title} (retry ${attempt} of ${config.retries})`);
     log.info(`$ ${shellCommand(plan.build.argv)}`);
     const { code, tail } = await exec(plan.build.argv, { env, tailLines: failureTailLines });
-    if (code === 0 || code >= 128 || attempt >= config.retries || !plan.push || !isTransientPushFailure(tail)) return { code, tail };
+    if (code === 0 || cancellation() || attempt >= config.retries || !plan.push || !isTransientPushFailure(tail)) return { code, tail };
     const delay = backoffSeconds(attempt + 1);
     log.warn(`the push failed with a transient registry error; retrying in ${delay} s (${attempt + 1} of ${config.retries})`);
     await new Promise((resolve) => setTimeout(resolve, delay * 1000));
@@ -112,7 +116,7 @@ async function report(plan: Plan, config: Config, env: NodeJS.ProcessEnv, result
       digest: result.digest,
       seconds,
       platforms: plan.platforms,
-      attestations: attestations(config),
+      attestations: attestations(config, result),
       targets: plan.bake ? result.targets : undefined,
       warnings: [...plan.notices, ...plan.warnings],
     });
@@ -121,8 +125,9 @@ async function report(plan: Plan, config: Config, env: NodeJS.ProcessEnv, result
   await Promise.all(calls);
 }
 
-function attestations(config: Config): string[] {
-  if (!config.push || config.load) return [];
+/** What was attested, as far as the result shows: none unless an index was pushed. */
+function attestations(config: Config, result: BuildResult): string[] {
+  if (!config.push || config.load || result.isIndex === false) return [];
   const list: string[] = [];
   if (config.provenance !== false) list.push(`provenance (${typeof config.provenance === 'string' ? config.provenance : 'mode=min'})`);
   if (config.sbom) list.push('sbom');

@@ -17,7 +17,12 @@ export async function setUpBuilder(builder: BuilderPlan, stateDir: string, env: 
     registerCleanup(stateDir, { argv: builder.remove, title: `removing builder ${builder.name}` });
     await exec(builder.remove, { env, quiet: true });
   }
-  const { code } = await exec(builder.create, { env });
+  const { code, tail } = await exec(builder.create, { env, tailLines: 20 });
+  if (code !== 0 && builder.inspect && tail.some((line) => line.includes(`existing instance for "${builder.name}"`))) {
+    // Kept builders are shared: another job on this agent created it since our inspect.
+    log.info(`buildkit: the kept builder ${builder.name} was just created by another job; reusing it`);
+    return 0;
+  }
   if (code !== 0) {
     log.openCurrentGroup();
     log.error(`creating the builder ${builder.name} failed (exit ${code})`);

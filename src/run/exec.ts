@@ -20,6 +20,12 @@ export interface ExecResult {
 }
 
 const forwarded: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+let cancelledBy: NodeJS.Signals | undefined;
+
+/** The signal that cancelled the job while a command ran (tools exit 1 on it, not 143). */
+export function cancellation(): NodeJS.Signals | undefined {
+  return cancelledBy;
+}
 
 /**
  * Runs argv (never through a shell). Signals the hook receives (cancellation) are passed
@@ -52,7 +58,10 @@ export function exec(argv: string[], options: ExecOptions = {}): Promise<ExecRes
     // A command that exits without reading its input must not crash the hook (EPIPE).
     child.stdin?.on('error', () => undefined);
     if (options.input !== undefined) child.stdin?.end(options.input);
-    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    const forward = (signal: NodeJS.Signals) => {
+      cancelledBy = signal;
+      child.kill(signal);
+    };
     forwarded.forEach((signal) => process.on(signal, forward));
     const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
     const done = (code: number) => {

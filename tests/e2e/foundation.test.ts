@@ -121,6 +121,10 @@ describe('the foundation step, run as an agent would, on a real engine and regis
     );
     expect(run.code).not.toBe(0);
     expect(Date.now() - started).toBeLessThan(30_000);
+    // The command hook waited for the build to stop: no early exit, nothing printed after the result.
+    expect(run.output).toContain('the build was cancelled');
+    expect(run.output).not.toContain('exited early');
+    expect(run.result.hookMs.command).toBeDefined();
     expect(run.result.hookMs['pre-exit']).toBeDefined();
     expect(existsSync(join(dir, 'ran'))).toBe(false);
     expect(existsSync(join(dir, `buildkite-plugin-buildkit-${uid}`, 'job-cancel'))).toBe(false);

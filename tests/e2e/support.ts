@@ -90,3 +90,109 @@ export async function registryImage(registry: string, repo: string, tag: string)
 export function expectSuccess(run: StepRun): void {
   if (run.code !== 0) throw new Error(`the step exited ${run.code}:\n${run.output}`);
 }
+
+// ---------------------------------------------------------------- outputs, platforms, metadata
+// (imports are hoisted; kept here so the helpers above stay untouched)
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { rmSync } from 'node:fs';
+
+/** The classic (overlay2) engine of scripts/with-engine.sh (WITH_CLASSIC_ENGINE=1). */
+export function classicDockerHost(): string {
+  const host = process.env.BUILDKIT_TEST_CLASSIC_DOCKER_HOST;
+  if (!host) throw new Error('these tests need the classic engine too: WITH_CLASSIC_ENGINE=1 bash scripts/with-engine.sh ... (npm test sets it)');
+  return host;
+}
+
+/** `docker` against the engine at `host`; its stdout. Throws with stderr when it fails. */
+export function dockerAt(host: string, args: string[]): string {
+  return execFileSync('docker', args, { env: { ...process.env, DOCKER_HOST: host }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** The static arm64 busybox that scripts/install-deps.sh puts there. */
+export const arm64Busybox = '/var/cache/buildkit-plugin-tests/busybox-arm64';
+
+/** A fresh checkout of tests/fixtures/multiarch with busybox-amd64 and busybox-arm64; needs QEMU for arm64. */
+export function multiarchCheckout(): string {
+  const missing: string[] = [];
+  if (!existsSync(arm64Busybox)) missing.push(`no static arm64 busybox at ${arm64Busybox}`);
+  if (!existsSync('/proc/sys/fs/binfmt_misc/qemu-aarch64')) missing.push('no qemu-aarch64 binfmt_misc handler (qemu-user-static)');
+  if (missing.length > 0) throw new Error(`${missing.join('; ')}: run scripts/install-deps.sh as root`);
+  const dir = mkdtempSync(join(tmpdir(), 'buildkit-e2e-multiarch-'));
+  cpSync(join(root, 'tests', 'fixtures', 'multiarch'), dir, { recursive: true });
+  copyFileSync(process.env.BUILDKIT_TEST_BUSYBOX ?? '/bin/busybox', join(dir, 'busybox-amd64'));
+  copyFileSync(arm64Busybox, join(dir, 'busybox-arm64'));
+  return dir;
+}
+
+/** The commands a `dry-run: true` step printed, one per line (hooks print them shell-quoted). */
+export function plannedCommands(output: string): string[] {
+  return output.split('\n').filter((line) => /^docker (buildx )?\w/.test(line));
+}
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  platform?: { os: string; architecture: string; variant?: string };
+  annotations?: Record<string, string>;
+}
+
+export interface Manifest {
+  mediaType?: string;
+  manifests?: Descriptor[];
+  config?: Descriptor;
+  layers?: Descriptor[];
+  annotations?: Record<string, string>;
+}
+
+/** repo:reference (tag or digest) as the registry serves it, asking for OCI and Docker types. */
+export async function registryManifest(registry: string, repo: string, reference: string): Promise<{ digest: string; contentType: string; manifest: Manifest }> {
+  const response = await fetch(`http://${registry}/v2/${repo}/manifests/${reference}`, { headers: { Accept: manifestTypes } });
+  if (!response.ok) throw new Error(`registry: ${response.status} for ${repo}@${reference}`);
+  return { digest: response.headers.get('docker-content-digest') as string, contentType: response.headers.get('content-type') ?? '', manifest: (await response.json()) as Manifest };
+}
+
+/** A blob of repo, checked against its digest. */
+export async function registryBlob(registry: string, repo: string, digest: string): Promise<Buffer> {
+  const response = await fetch(`http://${registry}/v2/${repo}/blobs/${digest}`);
+  if (!response.ok) throw new Error(`registry: ${response.status} for blob ${digest} of ${repo}`);
+  const blob = Buffer.from(await response.arrayBuffer());
+  const actual = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
+  if (actual !== digest) throw new Error(`registry: blob ${digest} of ${repo} hashes to ${actual}`);
+  return blob;
+}
+
+/** The image manifests of an index, by `os/arch`, leaving out attestation manifests (`unknown/unknown`). */
+export function platformManifests(index: Manifest): Record<string, Descriptor> {
+  const result: Record<string, Descriptor> = {};
+  for (const m of index.manifests ?? []) {
+    if (m.platform && m.platform.os !== 'unknown') result[`${m.platform.os}/${m.platform.architecture}`] = m;
+  }
+  return result;
+}
+
+/** One file from a tar archive (gzip or not, a path or the archive's bytes), read with tar(1); undefined when absent. */
+export function tarMember(archive: string | Buffer, member: string): Buffer | undefined {
+  if (!Buffer.isBuffer(archive)) {
+    const names = execFileSync('tar', ['-tf', archive], { encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n');
+    const name = names.find((n) => n === member || n === `./${member}`);
+    return name === undefined ? undefined : execFileSync('tar', ['-xOf', archive, name], { maxBuffer: 64 << 20 });
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'buildkit-e2e-tar-'));
+  try {
+    writeFileSync(join(dir, 'archive'), archive);
+    return tarMember(join(dir, 'archive'), member);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The first layer of an image manifest (newest first) that holds `member`, and that file. */
+export async function fileInImage(registry: string, repo: string, manifest: Manifest, member: string): Promise<Buffer | undefined> {
+  for (const layer of [...(manifest.layers ?? [])].reverse()) {
+    const file = tarMember(await registryBlob(registry, repo, layer.digest), member);
+    if (file !== undefined) return file;
+  }
+  return undefined;
+}

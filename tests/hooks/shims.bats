@@ -31,6 +31,17 @@ setup() {
   assert_output 0
 }
 
+@test "the hook restores the agent wrapper's own TERM trap" {
+  cat >"$BATS_TEST_TMPDIR/wrapper" <<WRAPPER
+trap 'echo wrapper-trap' TERM
+. "$PLUGIN_DIR/hooks/environment"
+trap -p TERM
+WRAPPER
+  run bash "$BATS_TEST_TMPDIR/wrapper"
+  assert_success
+  assert_output "trap -- 'echo wrapper-trap' SIGTERM"
+}
+
 @test "pre-exit removes the state dir created by environment" {
   agent_hook environment
   state=$(after_env BUILDKIT_PLUGIN_STATE_DIR)

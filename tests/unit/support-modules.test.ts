@@ -72,7 +72,12 @@ describe('report naming', () => {
   test('the digest comes from the metadata file; a missing file gives none', () => {
     const dir = mkdtempSync(join(tmpdir(), 'meta-'));
     writeFileSync(join(dir, 'm.json'), JSON.stringify({ 'containerimage.digest': 'sha256:1' }));
-    expect(readBuildMetadata(join(dir, 'm.json'))).toEqual({ digest: 'sha256:1', targets: {} });
+    expect(readBuildMetadata(join(dir, 'm.json'))).toEqual({ digest: 'sha256:1', isIndex: false, targets: {} });
+    writeFileSync(
+      join(dir, 'i.json'),
+      JSON.stringify({ 'containerimage.digest': 'sha256:2', 'containerimage.descriptor': { mediaType: 'application/vnd.oci.image.index.v1+json' } }),
+    );
+    expect(readBuildMetadata(join(dir, 'i.json'))).toEqual({ digest: 'sha256:2', isIndex: true, targets: {} });
     expect(readBuildMetadata(join(dir, 'none.json'))).toEqual({ targets: {} });
     expect(readFileSync(join(dir, 'm.json'), 'utf8')).toContain('sha256:1');
   });
