@@ -9,13 +9,16 @@ load "../../node_modules/bats-support/load"
 load "../../node_modules/bats-assert/load"
 load "helpers/node-runtime"
 
+bats_require_minimum_version 1.5.0
+
 setup_file() {
   export NR_VERSION NR_ARCH NR_FILES NR_GZ NR_XZ NR_TAMPERED_ROOT NR_CANARY NR_SYSBIN
   NR_VERSION=$("$NR_HOST_NODE" --version)
   NR_ARCH=$(nr_arch)
   NR_FILES=$BATS_FILE_TMPDIR/dist
   NR_GZ=$(nr_build_release "$NR_FILES" "$NR_VERSION" gz)
-  NR_XZ=$(nr_build_release "$NR_FILES" "$NR_VERSION" xz)
+  NR_XZ=
+  if type -P xz >/dev/null; then NR_XZ=$(nr_build_release "$NR_FILES" "$NR_VERSION" xz); fi
   NR_TAMPERED_ROOT=$BATS_FILE_TMPDIR/tampered
   NR_CANARY=$BATS_FILE_TMPDIR/tampered-node-ran
   nr_build_tampered "$NR_TAMPERED_ROOT" "$NR_VERSION" "$NR_CANARY"
@@ -63,21 +66,20 @@ exported() {
 }
 
 @test "with no node on PATH, the environment hook provisions the pinned Node.js and runs with it" {
-  pin xz # what hosts with xz (Amazon Linux 2023) download
   nr_server_start "$NR_FILES" "$NR_LOG"
   run ! env PATH="$NR_PATH" bash -c 'command -v node'
 
   run nr_hook environment
   assert_success
   assert_output --partial "--- :nodejs: Provisioning Node.js $NR_VERSION for the buildkit plugin"
-  assert_output --partial "$NR_SERVER_URL/$NR_VERSION/$NR_TOP.tar.xz"
+  assert_output --partial "$NR_SERVER_URL/$NR_VERSION/$NR_TOP.tar.gz"
   assert_output --regexp "unpacked to .* in [0-9]+\.[0-9]s"
   assert_equal "$(exported PROVISIONED_NODE_OK)" 1
   assert_equal "$(exported PROVISIONED_NODE_ARGV0)" "$NR_CACHE/$NR_TOP/bin/node"
   assert_equal "$(exported PROVISIONED_NODE_VERSION)" "$NR_VERSION"
   assert_equal "$(exported BUILDKITE_HOOK_EXIT_STATUS)" 0
   assert_equal "$(tarball_requests)" 1
-  assert_equal "$(cat "$NR_CACHE/$NR_TOP/.buildkit-sha256")" "$(nr_sha256 "$NR_XZ")"
+  assert_equal "$(cat "$NR_CACHE/$NR_TOP/.buildkit-sha256")" "$(nr_sha256 "$NR_GZ")"
   # Nothing half-done is left behind.
   run bash -c "ls -A '$NR_CACHE'"
   assert_output "$(printf '.lock\n%s' "$NR_TOP")"
@@ -135,7 +137,7 @@ exported() {
 }
 
 @test "four concurrent shims on one host provision once and all succeed" {
-  nr_server_start "$NR_FILES" "$NR_LOG" 500
+  nr_server_start "$NR_FILES" "$NR_LOG" 1000
   local i pids=() status_all=0
   for i in 1 2 3 4; do
     nr_hook environment NR_ENV_DUMP="$BATS_TEST_TMPDIR/env.$i" >"$BATS_TEST_TMPDIR/out.$i" 2>&1 &
@@ -209,7 +211,7 @@ exported() {
   assert_equal "$(wc -l <"$NR_LOG")" 0
 }
 
-@test "musl (Alpine, moby/buildkit images) gets a clear message pointing at the Kubernetes recipes" {
+@test "musl (Alpine, moby/buildkit images) gets a clear message pointing at the Kubernetes set-up" {
   printf '#!/bin/sh\nexit 1\n' >"$NR_STUBS/getconf"
   printf '#!/bin/sh\necho "musl libc (x86_64)" >&2\necho "Version 1.2.5" >&2\nexit 1\n' >"$NR_STUBS/ldd"
   chmod +x "$NR_STUBS/getconf" "$NR_STUBS/ldd"
@@ -217,7 +219,7 @@ exported() {
   run nr_hook environment
   assert_failure
   assert_output --partial "this host uses musl libc (Alpine"
-  assert_output --partial "Kubernetes (agent-stack-k8s) recipes"
+  assert_output --partial "docs/node-runtime.md, section Kubernetes (agent-stack-k8s)"
   assert_equal "$(wc -l <"$NR_LOG")" 0
 }
 
@@ -229,15 +231,19 @@ exported() {
   assert_output --partial "only provision Node.js for Linux x64 and arm64 (this host: Linux s390x)"
 }
 
-@test "node-mirror can be a local directory (air-gapped hosts)" {
+@test "node-mirror can be a local directory (air-gapped hosts), and a .tar.xz-only pin works" {
+  [ -n "$NR_XZ" ] || skip "xz is not installed"
+  pin xz
   run nr_hook environment BUILDKITE_PLUGIN_BUILDKIT_NODE_MIRROR="$NR_FILES/"
   assert_success
-  assert_output --partial "downloading $NR_FILES/$NR_VERSION/$NR_TOP.tar.gz"
+  assert_output --partial "downloading $NR_FILES/$NR_VERSION/$NR_TOP.tar.xz"
+  assert_equal "$(cat "$NR_CACHE/$NR_TOP/.buildkit-sha256")" "$(nr_sha256 "$NR_XZ")"
   assert_equal "$(exported PROVISIONED_NODE_ARGV0)" "$NR_CACHE/$NR_TOP/bin/node"
 }
 
 @test "pre-exit never downloads" {
   nr_server_start "$NR_FILES" "$NR_LOG"
+  # shellcheck disable=SC2016
   run env -i PATH="$NR_PATH" HOME="$NR_HOME" BUILDKITE_PLUGIN_BUILDKIT_NODE_MIRROR="$NR_SERVER_URL" \
     /bin/bash -c '. "$1/hooks/lib/node.bash"; buildkit_find_node "$1" pre-exit' _ "$NR_PLUGIN"
   assert_failure
@@ -252,17 +258,53 @@ exported() {
     . "$1/hooks/lib/node.bash"
     snap() {
       set -o posix
-      set | grep -Ev "^(_|BASH_CMDS|BASH_LINENO|BASH_SOURCE|FUNCNAME|LINENO|RANDOM|SRANDOM|SECONDS|EPOCHREALTIME|EPOCHSECONDS|BASH_ARGC|BASH_ARGV|PIPESTATUS|before|after)="
+      set | grep -Ev "^(_|BASH_CMDS|BASH_LINENO|BASH_SOURCE|FUNCNAME|LINENO|RANDOM|SRANDOM|SECONDS|EPOCHREALTIME|EPOCHSECONDS|BASH_ARGC|BASH_ARGV|PIPESTATUS)="
       trap -p
       ls /proc/$$/fd
     }
-    before=$(snap)
+    snap >"$2.before"
     buildkit_find_node "$1" >"$2" 2>/dev/null || echo "failed: $?"
-    after=$(snap)
-    if [ "$before" = "$after" ]; then echo clean; else diff <(echo "$before") <(echo "$after"); fi'
+    snap >"$2.after"
+    diff "$2.before" "$2.after" && echo clean'
   run env -i PATH="$NR_PATH" HOME="$NR_HOME" BUILDKITE_PLUGIN_BUILDKIT_NODE_MIRROR="$NR_SERVER_URL" \
     /bin/bash -c "$script" _ "$NR_PLUGIN" "$BATS_TEST_TMPDIR/stdout"
   assert_success
   assert_output clean
   assert_equal "$(cat "$BATS_TEST_TMPDIR/stdout")" "$NR_CACHE/$NR_TOP/bin/node"
+}
+
+@test "a damaged cached copy is not used but replaced" {
+  nr_server_start "$NR_FILES" "$NR_LOG"
+  run nr_hook environment
+  assert_success
+  : >"$NR_CACHE/$NR_TOP/bin/node" # e.g. a disk that filled up under an older version
+
+  run nr_hook environment
+  assert_success
+  assert_output --partial "Provisioning"
+  assert_equal "$(tarball_requests)" 2
+  assert_equal "$(exported PROVISIONED_NODE_VERSION)" "$NR_VERSION"
+
+  # A copy unpacked from another archive than the pinned one is replaced too.
+  printf '%064d\n' 0 >"$NR_CACHE/$NR_TOP/.buildkit-sha256"
+  run nr_hook environment
+  assert_success
+  assert_output --partial "Provisioning"
+  assert_equal "$(tarball_requests)" 3
+  assert_equal "$(cat "$NR_CACHE/$NR_TOP/.buildkit-sha256")" "$(nr_sha256 "$NR_GZ")"
+  run bash -c "ls -A '$NR_CACHE'"
+  assert_output "$(printf '.lock\n%s' "$NR_TOP")"
+}
+
+@test "an unwritable home falls back to a private cache in TMPDIR" {
+  nr_server_start "$NR_FILES" "$NR_LOG"
+  run nr_hook environment HOME=/proc
+  assert_success
+  assert_equal "$(exported PROVISIONED_NODE_ARGV0)" "$NR_TMP/buildkite-plugin-buildkit-node-$(id -u)/$NR_TOP/bin/node"
+  assert_equal "$(stat -c %a "$NR_TMP/buildkite-plugin-buildkit-node-$(id -u)")" 700
+
+  nr_server_stop
+  run nr_hook command HOME=/proc
+  assert_success
+  assert_equal "$(exported PROVISIONED_NODE_OK)" 1
 }

@@ -47,6 +47,7 @@ nr_build_tampered() {
   top=node-$version-linux-$(nr_arch)
   stage=$(mktemp -d)
   mkdir -p "$stage/$top/bin" "$root/$version"
+  # shellcheck disable=SC2016 # $0 and $* belong to the script written here
   printf '#!/bin/sh\necho "ran $0 $*" >>%q\necho %s\n' "$canary" "$version" >"$stage/$top/bin/node"
   chmod +x "$stage/$top/bin/node"
   tar -C "$stage" -czf "$root/$version/$top.tar.gz" "$top"
@@ -108,10 +109,11 @@ SH
 # with TRUNCATE=1 it sends half of each file and drops the connection. Sets NR_SERVER_PID and
 # NR_SERVER_URL.
 nr_server_start() {
-  local root=$1 log=$2 delay=${3:-0} truncate=${4:-0} portfile i
+  local root=$1 log=$2 delay=${3:-0} truncate=${4:-0} portfile
   portfile=$(mktemp)
   rm -f "$portfile"
   : >"$log"
+  # shellcheck disable=SC2016 # JavaScript, not shell
   "$NR_HOST_NODE" -e '
     const http = require("http"), fs = require("fs"), path = require("path");
     const [root, log, portfile, delay, truncate] = process.argv.slice(1);
@@ -134,7 +136,7 @@ nr_server_start() {
     server.listen(0, "127.0.0.1", () => fs.writeFileSync(portfile, String(server.address().port)));
   ' "$root" "$log" "$portfile" "$delay" "$truncate" &
   NR_SERVER_PID=$!
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     [ -s "$portfile" ] && break
     sleep 0.05
   done
@@ -146,7 +148,7 @@ nr_server_start() {
 nr_server_stop() {
   if [ -n "${NR_SERVER_PID:-}" ]; then
     kill "$NR_SERVER_PID" 2>/dev/null
-    wait "$NR_SERVER_PID" 2>/dev/null
+    wait "$NR_SERVER_PID" 2>/dev/null || true
     NR_SERVER_PID=
   fi
   return 0
