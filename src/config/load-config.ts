@@ -40,6 +40,13 @@ export function loadConfig(env: Env): LoadResult {
   if (!validated.ok) return validated;
   const explicit = new Set(Object.keys(raw as object));
   const { config, errors } = normalizeConfig(validated.value);
+  if (config.builder.keep && !config.builder.name) {
+    // The default name is new in every job: each job would leave one more buildkitd running.
+    errors.push(
+      'builder.keep: a kept builder is found again by its name, so set builder.name too (the default name, ' +
+        'buildkite-<job id>, is different in every job, and each job would leave another builder running on the agent)',
+    );
+  }
   if (config.bake) {
     errors.push(...singleBuildOptions.filter((option) => explicit.has(option)).map((option) => `${option}: describes a single build; with bake, set it in the bake file or with bake.set`));
   } else {

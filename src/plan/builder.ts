@@ -40,13 +40,6 @@ export class BuilderError extends Error {}
 
 export function planBuilder(config: Config, env: Env, store: ImageStore | undefined): BuilderPlan {
   const { builder } = config;
-  if (builder.keep && !builder.name) {
-    // The default name is new in every job: each job would leave one more buildkitd running.
-    throw new BuilderError(
-      'builder.keep: a kept builder is found again by its name, so set builder.name too (the default name, ' +
-        'buildkite-<job id>, is different in every job, and each job would leave another builder running on the agent)',
-    );
-  }
   const reasons = needsContainerBuilder(config, store);
   if (builder.driver === 'docker') {
     if (reasons.length > 0) {

@@ -213,6 +213,12 @@ describe('builder choice by image store', () => {
       notice: undefined,
     });
   });
+
+  test('keep without a name is refused: every job would leave another builder running', () => {
+    expect(() => planFor({ builder: { driver: 'docker-container', keep: true } }, jobEnv)).toThrow(/builder\.keep: .*set builder\.name too/);
+    expect(() => planFor({ platforms: 'linux/amd64,linux/arm64', builder: { keep: true } }, jobEnv, { imageStore: 'containerd' })).toThrow(/builder\.keep/);
+    expect(planFor({ builder: { driver: 'docker-container', keep: false } }, jobEnv).builder.remove).toEqual(['docker', 'buildx', 'rm', '--force', 'buildkite-0190-abc']);
+  });
 });
 
 describe('bake', () => {
@@ -233,6 +239,56 @@ describe('bake', () => {
     expect(planFor({ bake: {}, 'oci-labels': true }, { BUILDKITE_COMMIT: 'abc' }).build.argv).toEqual(
       expect.arrayContaining(['--set', '*.labels.org.opencontainers.image.revision=abc']),
     );
+  });
+
+  // What `docker buildx bake --push --metadata-file F app worker` wrote (buildx 0.13.1): targets sorted by name.
+  const bakeMetadata = {
+    app: {
+      'buildx.build.ref': 'default/default/88jpn0l5ipvnxv8izkzowk1ey',
+      'containerimage.config.digest': 'sha256:be8d',
+      'containerimage.descriptor': { mediaType: 'application/vnd.oci.image.index.v1+json', digest: 'sha256:aaaa', size: 855 },
+      'containerimage.digest': 'sha256:aaaa',
+      'image.name': '127.0.0.1:24672/exp/app:7',
+    },
+    worker: {
+      'buildx.build.ref': 'default/default/pvb731lywznx74jk0z32e0rw4',
+      'containerimage.config.digest': 'sha256:c3a8',
+      'containerimage.descriptor': { mediaType: 'application/vnd.oci.image.index.v1+json', digest: 'sha256:bbbb', size: 855 },
+      'containerimage.digest': 'sha256:bbbb',
+      'image.name': '127.0.0.1:24672/exp/worker:7,127.0.0.1:24672/exp/worker:latest',
+    },
+  };
+
+  async function readBakeMetadata(data: unknown, order?: string[]) {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { readBuildMetadata } = await import('../../src/report/build-metadata');
+    const file = join(mkdtempSync(join(tmpdir(), 'bake-meta-')), 'm.json');
+    writeFileSync(file, JSON.stringify(data));
+    return readBuildMetadata(file, order);
+  }
+
+  test("buildx 0.13's bake metadata: each target's digest and refs", async () => {
+    expect(await readBakeMetadata(bakeMetadata, ['app', 'worker'])).toEqual({
+      digest: 'sha256:aaaa',
+      targets: {
+        app: { digest: 'sha256:aaaa', refs: ['127.0.0.1:24672/exp/app:7'] },
+        worker: { digest: 'sha256:bbbb', refs: ['127.0.0.1:24672/exp/worker:7', '127.0.0.1:24672/exp/worker:latest'] },
+      },
+    });
+  });
+
+  test('the first target is the first of bake.targets, not the first by name; group members follow by name', async () => {
+    const result = await readBakeMetadata(bakeMetadata, ['worker', 'app']);
+    expect(result.digest).toBe('sha256:bbbb');
+    expect(Object.keys(result.targets)).toEqual(['worker', 'app']);
+    expect(Object.keys((await readBakeMetadata(bakeMetadata, ['default'])).targets)).toEqual(['app', 'worker']);
+  });
+
+  test('entries that are not targets (a buildx.build.* list) are left out', async () => {
+    const result = await readBakeMetadata({ 'buildx.build.warnings': [{ short: 'x' }], ...bakeMetadata });
+    expect(Object.keys(result.targets)).toEqual(['app', 'worker']);
   });
 });
 
