@@ -22,7 +22,9 @@ fi
 
 step "types and lint"
 npx --no-install tsc --noEmit
-shellcheck -x hooks/environment hooks/command hooks/pre-exit hooks/lib/*.bash libexec/buildkite-agent scripts/*.sh
+shellcheck -x hooks/environment hooks/command hooks/pre-exit hooks/lib/*.bash libexec/buildkite-agent scripts/*.sh .ci/run \
+  tests/hooks/helpers/*.bash
+shellcheck -x -S warning tests/hooks/*.bats
 
 step "unit tests"
 npx --no-install jest tests/unit
