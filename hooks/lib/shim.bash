@@ -17,8 +17,9 @@ buildkit_plugin_hook() {
   # ignored signal) is not inherited, so Node and the build still receive SIGTERM.
   previous_term_trap=$(trap -p TERM)
   trap ':' TERM
-  BUILDKIT_PLUGIN_EXPORTS_FILE="$exports" "$node" "$plugin_dir/dist/$hook.js"
-  status=$?
+  # `|| status=$?` keeps going (exports, trap) even in a shell that has set -e.
+  status=0
+  BUILDKIT_PLUGIN_EXPORTS_FILE="$exports" "$node" "$plugin_dir/dist/$hook.js" || status=$?
   if [ -n "$previous_term_trap" ]; then eval "$previous_term_trap"; else trap - TERM; fi
   # shellcheck disable=SC1090
   . "$exports"

@@ -42,6 +42,21 @@ WRAPPER
   assert_output "trap -- 'echo wrapper-trap' SIGTERM"
 }
 
+@test "a failing hook sourced under set -e still restores the wrapper's TERM trap" {
+  export BUILDKITE_PLUGIN_CONFIGURATION='{"push":"yes"}'
+  cat >"$BATS_TEST_TMPDIR/wrapper" <<WRAPPER
+trap 'echo wrapper-trap' TERM
+trap 'trap -p TERM' EXIT
+set -e
+. "$PLUGIN_DIR/hooks/environment"
+echo "not reached"
+WRAPPER
+  run bash "$BATS_TEST_TMPDIR/wrapper"
+  assert_failure 1
+  refute_line "not reached"
+  assert_line "trap -- 'echo wrapper-trap' SIGTERM"
+}
+
 @test "pre-exit removes the state dir created by environment" {
   agent_hook environment
   state=$(after_env BUILDKIT_PLUGIN_STATE_DIR)
