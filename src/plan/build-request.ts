@@ -77,6 +77,14 @@ export function planBuildRequest(config: Config, env: Env, stateDir: string, now
   return { request, notices };
 }
 
+/** Whether the build pushes: `push`, or an output that is a registry or a pushed image. */
+export function pushes(request: Pick<BuildRequest, 'push' | 'outputs'>): boolean {
+  return (
+    request.push ||
+    request.outputs.some((spec) => csvField(spec, 'type') === 'registry' || (csvField(spec, 'type') === 'image' && csvField(spec, 'push') === 'true'))
+  );
+}
+
 /**
  * With explicit outputs, `push` marks the image output (or adds a registry one) and `load`
  * adds a docker one, so the outputs say everything and no --push/--load flag is needed.

@@ -1,7 +1,7 @@
 import { Config } from '../config/types';
 import { buildxBuildArgs } from '../engines/buildx';
 import { bakeArgs } from '../engines/bake';
-import { planBuildRequest } from './build-request';
+import { planBuildRequest, pushes } from './build-request';
 import { BuilderError, BuilderPlan, ImageStore, planBuilder } from './builder';
 import { versionWarnings } from './version-gates';
 
@@ -20,6 +20,7 @@ export interface Plan {
   bake: boolean;
   refs: string[];
   platforms: string[];
+  /** The build pushes (the `push` option or a pushing output). */
   push: boolean;
   metadataFile: string;
   notices: string[];
@@ -54,7 +55,7 @@ export function planJob(config: Config, env: Env, stateDir: string, probes: Prob
   const { request, notices } = planBuildRequest(config, env, stateDir, probes.now);
   if (builder.notice) notices.push(builder.notice);
   const warnings = versionWarnings(config, { buildx: probes.buildxVersion, buildkit: probes.buildkitVersion });
-  const common = { engine: 'buildx' as const, builder, push: config.push, metadataFile: request.metadataFile, notices, warnings };
+  const common = { engine: 'buildx' as const, builder, push: pushes(request), metadataFile: request.metadataFile, notices, warnings };
   if (config.bake) {
     const argv = ['docker', ...bakeArgs(config, request, builder.name)];
     const what = config.bake.targets.length > 0 ? config.bake.targets.join(', ') : 'the default group';

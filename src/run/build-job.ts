@@ -53,7 +53,7 @@ export async function runBuildJob(config: Config, env: NodeJS.ProcessEnv): Promi
     return build.code;
   }
 
-  const result = readBuildMetadata(plan.metadataFile);
+  const result = readBuildMetadata(plan.metadataFile, config.bake?.targets);
   const refs = plan.bake ? Object.values(result.targets).flatMap((t) => t.refs) : plan.refs;
   const exports: Record<string, string> = { BUILDKIT_IMAGE_REFS: refs.join(' ') };
   if (result.digest) exports.BUILDKIT_IMAGE_DIGEST = result.digest;
@@ -116,7 +116,7 @@ async function report(plan: Plan, config: Config, env: NodeJS.ProcessEnv, result
       digest: result.digest,
       seconds,
       platforms: plan.platforms,
-      attestations: attestations(config, result),
+      attestations: attestations(plan, config, result),
       targets: plan.bake ? result.targets : undefined,
       warnings: [...plan.notices, ...plan.warnings],
     });
@@ -126,8 +126,8 @@ async function report(plan: Plan, config: Config, env: NodeJS.ProcessEnv, result
 }
 
 /** What was attested, as far as the result shows: none unless an index was pushed. */
-function attestations(config: Config, result: BuildResult): string[] {
-  if (!config.push || config.load || result.isIndex === false) return [];
+function attestations(plan: Plan, config: Config, result: BuildResult): string[] {
+  if (!plan.push || config.load || result.isIndex === false) return [];
   const list: string[] = [];
   if (config.provenance !== false) list.push(`provenance (${typeof config.provenance === 'string' ? config.provenance : 'mode=min'})`);
   if (config.sbom) list.push('sbom');

@@ -120,6 +120,12 @@ describe('docker buildx build argv, option by option', () => {
     expect(() => planJob(loaded.config, {}, stateDir, { docker: false, now })).toThrow(/no BuildKit engine found: the docker CLI is not on PATH/);
   });
 
+  test('a pushing output counts as a push (for retries and the report)', () => {
+    expect(planFor({ image: 'r/a', outputs: ['type=image,push=true'] }).push).toBe(true);
+    expect(planFor({ image: 'r/a', outputs: ['type=registry'] }).push).toBe(true);
+    expect(planFor({ image: 'r/a', outputs: ['type=image,push=false', 'type=local,dest=x'] }).push).toBe(false);
+  });
+
   test('loading drops requested attestations with a notice', () => {
     const plan = planFor({ load: true, provenance: 'mode=max', sbom: true });
     expect(plan.build.argv).toEqual(expect.arrayContaining(['--provenance=false', '--sbom=false']));
