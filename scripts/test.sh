@@ -6,6 +6,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n=== %s\n' "$*"; }
 
+# Each suite's output is kept to count what passed for the closing line.
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
 step "install what is missing"
 bash scripts/install-deps.sh
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
@@ -27,10 +31,15 @@ shellcheck -x hooks/environment hooks/command hooks/pre-exit hooks/lib/*.bash li
 shellcheck -x -S warning tests/hooks/*.bats
 
 step "unit tests"
-npx --no-install jest tests/unit
+npx --no-install jest tests/unit 2>&1 | tee "$logs/unit"
 
 step "hook tests (bats)"
-node_modules/bats/bin/bats tests/hooks
+node_modules/bats/bin/bats tests/hooks | tee "$logs/hooks"
 
 step "end-to-end tests (real engine and registry)"
-WITH_CLASSIC_ENGINE=1 bash scripts/with-engine.sh npx --no-install jest --runInBand tests/e2e
+WITH_CLASSIC_ENGINE=1 bash scripts/with-engine.sh npx --no-install jest --runInBand tests/e2e 2>&1 | tee "$logs/e2e"
+
+jest_passed() { sed -n 's/^Tests: *\([0-9]*\) passed.*/\1/p' "$1"; }
+passed=$(($(jest_passed "$logs/unit") + $(grep -c '^ok ' "$logs/hooks") + $(jest_passed "$logs/e2e")))
+echo
+echo "$passed passed, 0 failed"

@@ -10,7 +10,11 @@ type Env = Record<string, string | undefined>;
  * option are kept under a guessed name so validation reports them as unknown.
  */
 export function decodeFlattened(env: Env, prefix: string, schema: JsonSchema = configurationSchema): Record<string, unknown> {
-  const names = Object.keys(env).filter((name) => name.startsWith(`${prefix}_`));
+  const all = Object.keys(env).filter((name) => name.startsWith(`${prefix}_`));
+  // The agent also sets a deprecated single-underscore copy of every name with a run of
+  // underscores (`A__B` → `A_B`); the copy is not an option of its own.
+  const copies = new Set(all.filter((name) => /__/.test(name)).map((name) => name.replace(/_+/g, '_')));
+  const names = all.filter((name) => !copies.has(name) || /__/.test(name));
   return decodeObject(resolveRef(schema), prefix, names, env) ?? {};
 }
 

@@ -1,5 +1,6 @@
 import { Config } from '../config/types';
 import { csvField } from './csv';
+import { PlanError } from './plan-error';
 
 type Env = Record<string, string | undefined>;
 
@@ -36,14 +37,12 @@ export function needsContainerBuilder(config: Config, store: ImageStore | undefi
   return reasons;
 }
 
-export class BuilderError extends Error {}
-
 export function planBuilder(config: Config, env: Env, store: ImageStore | undefined): BuilderPlan {
   const { builder } = config;
   const reasons = needsContainerBuilder(config, store);
   if (builder.driver === 'docker') {
     if (reasons.length > 0) {
-      throw new BuilderError(
+      throw new PlanError(
         `builder.driver: the Docker engine's classic image store cannot do ${reasons.join(' or ')}. Either enable the ` +
           'containerd image store on the agent (daemon.json: {"features":{"containerd-snapshotter":true}}), or let the plugin ' +
           'use a per-job builder (builder.driver: auto or docker-container)',

@@ -2,7 +2,8 @@ import { Config } from '../config/types';
 import { buildxBuildArgs } from '../engines/buildx';
 import { bakeArgs } from '../engines/bake';
 import { planBuildRequest, pushes } from './build-request';
-import { BuilderError, BuilderPlan, ImageStore, planBuilder } from './builder';
+import { BuilderPlan, ImageStore, planBuilder } from './builder';
+import { PlanError } from './plan-error';
 import { versionWarnings } from './version-gates';
 
 type Env = Record<string, string | undefined>;
@@ -36,8 +37,6 @@ export interface Probes {
   now: Date;
 }
 
-export class PlanError extends Error {}
-
 export function planJob(config: Config, env: Env, stateDir: string, probes: Probes): Plan {
   if (!probes.docker && !config.dryRun) {
     throw new PlanError(
@@ -45,13 +44,7 @@ export function planJob(config: Config, env: Env, stateDir: string, probes: Prob
         'or run the step on an agent that has it',
     );
   }
-  let builder: BuilderPlan;
-  try {
-    builder = planBuilder(config, env, probes.imageStore);
-  } catch (error) {
-    if (error instanceof BuilderError) throw new PlanError(error.message);
-    throw error;
-  }
+  const builder = planBuilder(config, env, probes.imageStore);
   const { request, notices } = planBuildRequest(config, env, stateDir, probes.now);
   if (builder.notice) notices.push(builder.notice);
   const warnings = versionWarnings(config, { buildx: probes.buildxVersion, buildkit: probes.buildkitVersion });

@@ -72,6 +72,11 @@ describe('loadConfig: JSON and flattened forms agree', () => {
     expect(flattened.ok && flattened.config.labels).toEqual([{ key: 'ORG.OPENCONTAINERS.IMAGE.TITLE', value: 'hello' }]);
   });
 
+  test("the agent's single-underscore copies of names with runs of underscores are not extra options", () => {
+    const config = { 'build-args': { MY__VAR: 'x', OTHER: 'y' } };
+    expect(load(config, 'flattened')).toEqual({ ...load(config, 'json'), source: 'flattened' });
+  });
+
   test('the JSON form wins when both are present', () => {
     const env = { ...pluginEnv('buildkit#v1', { target: 'a' }, 'flattened'), ...pluginEnv('buildkit#v1', { target: 'b' }, 'json') };
     const result = loadConfig(env);
