@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
+import { interpolateValue } from '../../src/cli/interpolate';
 import { pluginEnv } from '../../src/cli/plugin-env';
 import { loadConfig } from '../../src/config/load-config';
 import { pluginEnvName } from '../../src/config/plugin-name';
@@ -9,7 +10,10 @@ import { pluginEnvName } from '../../src/config/plugin-name';
 // What Buildkite's plugin linter checks, so users' pipelines copied from the README work.
 const root = join(__dirname, '..', '..');
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
-const blocks = [...readme.matchAll(/```ya?ml\n([\s\S]*?)```/g)].map((m) => m[1]);
+const examplePipelines = readdirSync(join(root, 'examples'), { recursive: true, encoding: 'utf8' })
+  .filter((file) => file.endsWith('pipeline.yml'))
+  .map((file) => readFileSync(join(root, 'examples', file), 'utf8'));
+const blocks = [...readme.matchAll(/```ya?ml\n([\s\S]*?)```/g)].map((m) => m[1]).concat(examplePipelines);
 
 type Step = { plugins?: Array<Record<string, unknown>> };
 const uses = blocks.flatMap((block) =>
@@ -18,16 +22,19 @@ const uses = blocks.flatMap((block) =>
   ),
 );
 
-test('the README has examples that use the plugin', () => {
+test('the README and examples/ have pipelines that use the plugin', () => {
   expect(uses.length).toBeGreaterThan(0);
 });
 
-test.each(uses.map(([key, config], i) => [i, key, config]))('README example %i (%s) validates against plugin.yml', (_i, key, config) => {
-  const result = loadConfig(pluginEnv(key as string, config as Record<string, unknown>, 'json'));
-  expect(result).toMatchObject({ ok: true });
+// Interpolated first, as `buildkite-agent pipeline upload` does.
+const uploadEnv = { BUILDKITE_BUILD_NUMBER: '42', BUILDKITE_BRANCH: 'feature/x' };
+
+test.each(uses.map(([key, config], i) => [i, key, config]))('example %i (%s) validates against plugin.yml', (_i, key, config) => {
+  const result = loadConfig(pluginEnv(key as string, interpolateValue(config, uploadEnv) as Record<string, unknown>, 'json'));
+  expect(result.ok ? [] : result.errors).toEqual([]);
 });
 
-test('README examples reference a version no older than the latest git tag', () => {
+test('examples reference a version no older than the latest git tag', () => {
   let latest = '';
   try {
     latest = execFileSync('git', ['-C', root, 'describe', '--tags', '--abbrev=0'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
