@@ -20,9 +20,9 @@ export interface Versions {
   buildkit?: string;
 }
 
-/** Whether any option in use is gated on the BuildKit version (worth a `buildx inspect`). */
-export function buildkitVersionMatters(config: Config): boolean {
-  return gates.some((gate) => gate.component === 'BuildKit' && gate.applies(config));
+/** Whether any option in use is gated on that component's version (worth a probe). */
+export function versionMatters(config: Config, component: Component): boolean {
+  return gates.some((gate) => gate.component === component && gate.applies(config));
 }
 
 export function versionWarnings(config: Config, versions: Versions): string[] {

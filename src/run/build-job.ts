@@ -1,7 +1,7 @@
 import { annotate, setMetaData } from '../agent/buildkite-agent';
 import { Config } from '../config/types';
 import { imageStoreMatters } from '../plan/builder';
-import { buildkitVersionMatters } from '../plan/version-gates';
+import { versionMatters } from '../plan/version-gates';
 import { Plan, Probes, planJob } from '../plan/plan';
 import { PlanError } from '../plan/plan-error';
 import { buildAnnotation, failureAnnotation } from '../report/annotation';
@@ -68,8 +68,8 @@ async function probe(config: Config, env: NodeJS.ProcessEnv): Promise<Probes> {
   // Each probe runs at most once, side by side, and only when the plan depends on it.
   const [imageStore, buildxVersion, buildkitVersion] = await Promise.all([
     docker && imageStoreMatters(config) ? probeImageStore(env) : undefined,
-    docker && !config.dryRun ? probeBuildxVersion(env) : undefined,
-    docker && !config.dryRun && config.builder.driver !== 'docker-container' && buildkitVersionMatters(config) ? probeBuildkitVersion(env) : undefined,
+    docker && !config.dryRun && versionMatters(config, 'buildx') ? probeBuildxVersion(env) : undefined,
+    docker && !config.dryRun && config.builder.driver !== 'docker-container' && versionMatters(config, 'BuildKit') ? probeBuildkitVersion(env) : undefined,
   ]);
   return { docker, imageStore, buildxVersion, buildkitVersion, now: new Date() };
 }
