@@ -196,3 +196,15 @@ export async function fileInImage(registry: string, repo: string, manifest: Mani
   }
   return undefined;
 }
+
+/** The command hook refused a build the classic image store cannot do, naming both fixes, and built nothing. */
+export function expectClassicStoreRefusal(run: StepRun, what: string): void {
+  expect(run.code).toBe(1);
+  expect(run.result.hookMs.environment).toBeDefined();
+  expect(run.result.hookMs.command).toBeDefined();
+  expect(run.output).toContain(
+    `buildkit: error: builder.driver: the Docker engine's classic image store cannot do ${what}. Either enable the containerd image store on the agent ` +
+      '(daemon.json: {"features":{"containerd-snapshotter":true}}), or let the plugin use a per-job builder (builder.driver: auto or docker-container)',
+  );
+  expect(run.output).not.toContain('docker buildx build');
+}
