@@ -111,6 +111,32 @@ describe('the foundation step, run as an agent would, on a real engine and regis
     expect(existsSync(join(dir, `buildkite-plugin-buildkit-${uid}`, 'job-broken'))).toBe(false);
   });
 
+  test('two jobs of the same step at once on one agent keep their state and results apart', async () => {
+    const repo = `e2e/concurrent-${Date.now()}`;
+    const job = (n: number) => {
+      const dir = checkout();
+      const run = runPipelineStep(
+        dir,
+        {
+          key: 'app',
+          command: 'echo "$$BUILDKIT_IMAGE_DIGEST" > seen-digest',
+          config: { image: `${registry}/${repo}`, tags: [`job${n}`], push: true, target: 'runtime', network: 'none', 'build-args': { GREETING: `hello ${n}` } },
+        },
+        { env: { BUILDKITE_JOB_ID: `job-concurrent-${n}`, BUILDKITE_PARALLEL_JOB: String(n) } },
+      );
+      return run.then((result) => ({ dir, result }));
+    };
+    const jobs = await Promise.all([job(0), job(1)]);
+    for (const [n, { dir, result }] of jobs.entries()) {
+      expectSuccess(result);
+      const digest = result.result.metaData[`buildkit.app.${n}.digest`];
+      expect((await registryImage(registry, repo, `job${n}`))?.digest).toBe(digest);
+      expect(readFileSync(join(dir, 'seen-digest'), 'utf8').trim()).toBe(digest);
+      expect(existsSync(join(dir, `buildkite-plugin-buildkit-${uid}`, `job-concurrent-${n}`))).toBe(false);
+    }
+    expect(jobs[0].result.result.metaData['buildkit.app.0.digest']).not.toBe(jobs[1].result.result.metaData['buildkit.app.1.digest']);
+  });
+
   test('a cancelled job stops its build and pre-exit still cleans up', async () => {
     const dir = checkout();
     const started = Date.now();
