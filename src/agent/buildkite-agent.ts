@@ -12,7 +12,7 @@ export async function setMetaData(key: string, value: string): Promise<void> {
 }
 
 export async function annotate(body: string, style: 'success' | 'info' | 'warning' | 'error', context: string): Promise<void> {
-  await agent(['annotate', '--style', style, '--context', context], body, `annotation (${style}, ${context}):\n${body}`);
+  await agent(['annotate', body, '--style', style, '--context', context], undefined, `annotation (${style}, ${context}):\n${body}`);
 }
 
 async function agent(args: string[], input: string | undefined, description: string): Promise<void> {
