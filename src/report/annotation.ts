@@ -33,9 +33,10 @@ export function buildAnnotation(input: AnnotationInput): string {
 }
 
 /** Markdown body when the build failed: the end of its output, where the error is. */
-export function failureAnnotation(label: string | undefined, code: number, tail: string[]): string {
+export function failureAnnotation(label: string | undefined, code: number, tail: string[], hint?: string): string {
   const fence = '```';
-  return `#### ${escape(label || ':docker: Image build')} failed (exit ${code})\n\n${fence}term\n${tail.join('\n').replace(/```/g, "'''")}\n${fence}\n`;
+  const advice = hint ? `${escape(hint)}\n\n` : '';
+  return `#### ${escape(label || ':docker: Image build')} failed (exit ${code})\n\n${advice}${fence}term\n${tail.join('\n').replace(/```/g, "'''")}\n${fence}\n`;
 }
 
 function escape(text: string): string {

@@ -8,6 +8,7 @@ import { buildAnnotation, failureAnnotation } from '../report/annotation';
 import { BuildResult, readBuildMetadata } from '../report/build-metadata';
 import { annotationContext, metaDataKeys } from '../report/meta-data-keys';
 import { setUpBuilder } from './builder-setup';
+import { diagnoseBuildFailure } from './diagnose';
 import { cancellation, exec } from './exec';
 import { writeExports } from './exports';
 import { UserError } from './hook-main';
@@ -50,7 +51,9 @@ export async function runBuildJob(config: Config, env: NodeJS.ProcessEnv): Promi
   if (build.code !== 0) {
     log.openCurrentGroup();
     log.error(`the build failed (exit ${build.code})`);
-    if (config.annotate) await annotate(failureAnnotation(env.BUILDKITE_LABEL, build.code, build.tail), 'error', annotationContext(env));
+    const hint = diagnoseBuildFailure(build.tail);
+    if (hint) log.error(hint);
+    if (config.annotate) await annotate(failureAnnotation(env.BUILDKITE_LABEL, build.code, build.tail, hint), 'error', annotationContext(env));
     return build.code;
   }
 

@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { interpolate } from '../../src/cli/interpolate';
 import { flatten } from '../../src/cli/plugin-env';
-import { buildAnnotation } from '../../src/report/annotation';
+import { buildAnnotation, failureAnnotation } from '../../src/report/annotation';
 import { readBuildMetadata } from '../../src/report/build-metadata';
 import { annotationContext, metaDataKeys } from '../../src/report/meta-data-keys';
+import { diagnoseBuildFailure } from '../../src/run/diagnose';
 import { writeExports } from '../../src/run/exports';
 import { shellCommand } from '../../src/run/shell-quote';
 import { stateDirPath } from '../../src/run/state-dir';
@@ -69,6 +70,12 @@ describe('report naming', () => {
     );
   });
 
+  test('a failure annotation holds the hint and the end of the output, fences defused', () => {
+    expect(failureAnnotation('build', 1, ['#1 x', 'ERROR: ```boom```'], 'start <Docker>')).toBe(
+      "#### build failed (exit 1)\n\nstart &lt;Docker&gt;\n\n```term\n#1 x\nERROR: '''boom'''\n```\n",
+    );
+  });
+
   test('the digest comes from the metadata file; a missing file gives none', () => {
     const dir = mkdtempSync(join(tmpdir(), 'meta-'));
     writeFileSync(join(dir, 'm.json'), JSON.stringify({ 'containerimage.digest': 'sha256:1' }));
@@ -87,5 +94,18 @@ describe('state directory', () => {
   test('keyed by job id under a per-user root; an exported path wins', () => {
     expect(stateDirPath({ TMPDIR: '/t', BUILDKITE_JOB_ID: 'a/b' })).toBe(`/t/buildkite-plugin-buildkit-${process.getuid?.()}/a_b`);
     expect(stateDirPath({ BUILDKIT_PLUGIN_STATE_DIR: '/x' })).toBe('/x');
+  });
+});
+
+describe('diagnoseBuildFailure', () => {
+  test.each([
+    ['ERROR: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?', /no Docker engine answered/],
+    ["docker: 'buildx' is not a docker command.", /no buildx plugin/],
+  ])('%s', (line, hint) => {
+    expect(diagnoseBuildFailure(['#0 building', line])).toMatch(hint);
+  });
+
+  test('a build failure of the build itself gets no hint', () => {
+    expect(diagnoseBuildFailure(['ERROR: failed to solve: process "/bin/sh -c exit 7" did not complete successfully: exit code: 7'])).toBeUndefined();
   });
 });
