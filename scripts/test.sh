@@ -23,6 +23,10 @@ if [ "$before" != "$(cat dist/* | sha256sum)" ]; then
   echo "dist/ was stale and has been rebuilt: commit dist/ with the change to src/" >&2
   exit 1
 fi
+# In CI (a clean clone) the rebuilt bundles must also be exactly the committed ones.
+if [ -n "${CI:-}" ] && git rev-parse --git-dir >/dev/null 2>&1; then
+  git diff --exit-code --stat -- dist
+fi
 
 step "types and lint"
 npx --no-install tsc --noEmit
