@@ -4,23 +4,32 @@
 # private file that is sourced here. Every fork costs start-up time: builtins where possible.
 
 buildkit_plugin_hook() {
-  local hook=$1 plugin_dir node exports status previous_term_trap
+  local hook=$1 plugin_dir node exports status
   plugin_dir=${BASH_SOURCE[0]%/*}/../..
   [[ $plugin_dir == /* ]] || plugin_dir=$PWD/$plugin_dir
   # shellcheck source=node.bash
   . "$plugin_dir/hooks/lib/node.bash"
   node=$(buildkit_find_node "$plugin_dir" "$hook") || return 1
   exports=$(mktemp "${TMPDIR:-/tmp}/buildkit-plugin-exports.XXXXXX") || return 1
-  # On cancellation the agent sends SIGTERM to the whole process group. Node passes it on to
-  # the build and exits once the build has stopped; without a trap this shell would die at
-  # once and the agent would run pre-exit while the build still runs. A trap (unlike an
-  # ignored signal) is not inherited, so Node and the build still receive SIGTERM.
-  previous_term_trap=$(trap -p TERM)
-  trap ':' TERM
-  # `|| status=$?` keeps going (exports, trap) even in a shell that has set -e.
-  status=0
-  BUILDKIT_PLUGIN_EXPORTS_FILE="$exports" "$node" "$plugin_dir/dist/$hook.js" || status=$?
-  if [ -n "$previous_term_trap" ]; then eval "$previous_term_trap"; else trap - TERM; fi
+  # On cancellation the agent signals the hook (SIGTERM, or its cancel-signal). Node passes
+  # the signal on to the build and exits once the build has stopped; this shell waits for
+  # that, so the agent never runs pre-exit under a running build. Node runs in the
+  # background so that `wait` returns when a signal arrives and the trap can pass it on
+  # (the agent may signal this shell alone, or its whole process group).
+  local node_pid previous_traps
+  previous_traps=$(trap -p TERM INT)
+  trap 'kill -TERM "$node_pid" 2>/dev/null' TERM INT
+  # (`<&0` keeps the job's stdin, which a background command would otherwise lose;
+  # `|| status=$?` keeps going in a sourcing shell that has set -e.)
+  BUILDKIT_PLUGIN_EXPORTS_FILE="$exports" "$node" "$plugin_dir/dist/$hook.js" <&0 &
+  node_pid=$!
+  while :; do
+    status=0
+    wait "$node_pid" || status=$?
+    kill -0 "$node_pid" 2>/dev/null || break
+  done
+  trap - TERM INT
+  eval "$previous_traps"
   # shellcheck disable=SC1090
   . "$exports"
   rm -f "$exports"

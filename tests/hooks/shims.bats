@@ -57,6 +57,33 @@ WRAPPER
   assert_line "trap -- 'echo wrapper-trap' SIGTERM"
 }
 
+@test "a cancel signal sent to the hook's shell alone still stops the build, and the hook waits for it" {
+  mkdir -p "$BATS_TEST_TMPDIR/bin"
+  export STUB_LOG=$BATS_TEST_TMPDIR/docker.log
+  cat >"$BATS_TEST_TMPDIR/bin/docker" <<'STUB'
+#!/bin/bash
+[ "$1 $2" = "buildx build" ] || exit 1
+trap 'echo got-term >>"$STUB_LOG"; kill "$sleeper"; exit 1' TERM
+echo started >>"$STUB_LOG"
+sleep 30 &
+sleeper=$!
+wait
+STUB
+  chmod +x "$BATS_TEST_TMPDIR/bin/docker"
+  export PATH="$BATS_TEST_TMPDIR/bin:$PATH" BUILDKITE_PLUGIN_CONFIGURATION='{}'
+  printf '. %q\necho "hook status $?"\n' "$PLUGIN_DIR/hooks/command" >"$BATS_TEST_TMPDIR/wrapper"
+  bash "$BATS_TEST_TMPDIR/wrapper" >"$BATS_TEST_TMPDIR/out" 2>&1 &
+  wrapper_pid=$!
+  for _ in $(seq 100); do grep -q started "$STUB_LOG" 2>/dev/null && break; sleep 0.1; done
+  kill -TERM "$wrapper_pid"
+  wait "$wrapper_pid"
+  run cat "$STUB_LOG"
+  assert_output $'started\ngot-term'
+  run cat "$BATS_TEST_TMPDIR/out"
+  assert_output --partial "the build was cancelled (SIGTERM)"
+  assert_output --partial "hook status 1"
+}
+
 @test "pre-exit removes the state dir created by environment" {
   agent_hook environment
   state=$(after_env BUILDKIT_PLUGIN_STATE_DIR)
