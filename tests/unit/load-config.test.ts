@@ -43,6 +43,18 @@ describe('loadConfig: JSON and flattened forms agree', () => {
     ['upper-case map keys', { 'build-args': { NODE_ENV: 'production', VERSION: 3 }, labels: { TEAM: 'core' } }],
     ['list key-values', { 'build-args': ['A=1', 'B=x=y', 'FROM_ENV'], labels: ['org.example.team=core'] }],
     ['node options', { 'node-download': false, 'node-mirror': 'https://mirror.example.com/node' }],
+    [
+      'every build option',
+      {
+        image: 'r/app', tags: ['1'], push: true, load: true, pull: true, platforms: ['linux/amd64', 'linux/arm64'],
+        outputs: ['type=local,dest="a,b"', 'type=tar,dest=x.tar'], 'build-contexts': ['base=docker-image://alpine:3'],
+        annotations: ['index:A=1'], 'shm-size': '2g', 'add-hosts': ['db:127.0.0.1'], ulimit: ['nofile=1024:1024'],
+        provenance: 'mode=max', sbom: false, 'oci-labels': false, retries: 5,
+        builder: { driver: 'docker-container', name: 'b1', image: 'moby/buildkit:v0.13.2', 'driver-opts': ['network=host'], 'buildkitd-flags': '--debug', keep: true },
+      },
+    ],
+    ['attestation booleans', { provenance: true, sbom: 'generator=x' }],
+    ['bake', { bake: { files: ['a.hcl', 'b.hcl'], targets: 'app', set: ['app.args.A=1,2', '*.platform=linux/arm64'] }, push: true }],
   ])('%s', (_name, config) => {
     const json = load(config, 'json');
     const flattened = load(config, 'flattened');
