@@ -1,7 +1,6 @@
-import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, cpSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { expectSuccess, fileInImage, platformManifests, registryImage, registryManifest, root, runPipelineStep, testRegistry } from './support';
+import { expectSuccess, fileInImage, platformManifests, registryImage, registryManifest, root, runPipelineStep, scratchDir, testRegistry } from './support';
 
 jest.setTimeout(180_000);
 
@@ -10,7 +9,7 @@ const uid = process.getuid?.() ?? 0;
 
 /** A fresh checkout of tests/fixtures/bake (docker-bake.hcl + Dockerfile) with a static busybox. */
 function bakeCheckout(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'buildkit-e2e-bake-'));
+  const dir = scratchDir('buildkit-e2e-bake-');
   cpSync(join(root, 'tests', 'fixtures', 'bake'), dir, { recursive: true });
   copyFileSync(process.env.BUILDKIT_TEST_BUSYBOX ?? '/bin/busybox', join(dir, 'busybox'));
   return dir;

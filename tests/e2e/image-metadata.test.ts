@@ -1,17 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { checkout, classicDockerHost, expectSuccess, platformManifests, registryBlob, registryImage, registryManifest, runPipelineStep, testRegistry } from './support';
 
 jest.setTimeout(120_000);
 
 const registry = testRegistry();
-const dirs: string[] = [];
-afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
 describe('labels and annotations of a pushed image', () => {
   test('user labels, the automatic OCI labels and annotations at both levels are what the registry serves', async () => {
     const dir = checkout();
-    dirs.push(dir);
     const repo = `e2e/metadata-${Date.now()}`;
     const commit = randomBytes(20).toString('hex');
     const buildUrl = 'https://buildkite.com/acme/widgets/builds/77';
@@ -79,7 +75,6 @@ describe('labels and annotations of a pushed image', () => {
 
   test('on the classic store: the pushed image carries the user and OCI labels, and the reported digest is the one served', async () => {
     const dir = checkout();
-    dirs.push(dir);
     const repo = `e2e/metadata-classic-${Date.now()}`;
     const commit = randomBytes(20).toString('hex');
     const run = await runPipelineStep(

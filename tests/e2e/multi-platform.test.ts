@@ -1,4 +1,4 @@
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   classicDockerHost,
@@ -19,14 +19,7 @@ jest.setTimeout(120_000);
 
 const registry = testRegistry();
 const platforms = ['linux/amd64', 'linux/arm64'];
-const dirs: string[] = [];
-afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
-
-function checkout(): string {
-  const dir = multiarchCheckout();
-  dirs.push(dir);
-  return dir;
-}
+const checkout = multiarchCheckout;
 
 describe('platforms: [linux/amd64, linux/arm64]', () => {
   test('on the containerd store: pushes one index with both platforms, and the arm64 RUN really ran under QEMU', async () => {

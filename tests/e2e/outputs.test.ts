@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Manifest, checkout, classicDockerHost, dockerAt, expectClassicStoreRefusal, expectSuccess, plannedCommands, runPipelineStep, tarMember, testRegistry } from './support';
 
@@ -9,14 +9,7 @@ jest.setTimeout(120_000);
 testRegistry();
 const engines = { containerd: process.env.DOCKER_HOST as string, classic: classicDockerHost() };
 type Store = keyof typeof engines;
-const dirs: string[] = [];
-afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
-
-function appCheckout(): string {
-  const dir = checkout();
-  dirs.push(dir);
-  return dir;
-}
+const appCheckout = checkout;
 
 /** Build cache records of an engine: they grow only on the engine that really built. */
 function buildCacheRecords(host: string): number {

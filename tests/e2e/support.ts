@@ -1,9 +1,20 @@
-import { spawn } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const root = resolve(__dirname, '..', '..');
+
+const scratchDirs: string[] = [];
+afterAll(() => scratchDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+/** A temporary directory that is removed when the test file ends. */
+export function scratchDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  scratchDirs.push(dir);
+  return dir;
+}
 
 /** The registry started by scripts/with-engine.sh; the e2e suite runs only under it. */
 export function testRegistry(): string {
@@ -16,7 +27,7 @@ export function testRegistry(): string {
 
 /** A fresh checkout of the fixture app, with a static busybox in its context. */
 export function checkout(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'buildkit-e2e-app-'));
+  const dir = scratchDir('buildkit-e2e-app-');
   cpSync(join(root, 'tests', 'fixtures', 'app'), dir, { recursive: true });
   const busybox = process.env.BUILDKIT_TEST_BUSYBOX ?? '/bin/busybox';
   if (!existsSync(busybox)) throw new Error(`no static busybox at ${busybox} (Debian: busybox-static)`);
@@ -92,10 +103,6 @@ export function expectSuccess(run: StepRun): void {
 }
 
 // ---------------------------------------------------------------- outputs, platforms, metadata
-// (imports are hoisted; kept here so the helpers above stay untouched)
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { rmSync } from 'node:fs';
 
 /** The classic (overlay2) engine of scripts/with-engine.sh (WITH_CLASSIC_ENGINE=1). */
 export function classicDockerHost(): string {
@@ -118,7 +125,7 @@ export function multiarchCheckout(): string {
   if (!existsSync(arm64Busybox)) missing.push(`no static arm64 busybox at ${arm64Busybox}`);
   if (!existsSync('/proc/sys/fs/binfmt_misc/qemu-aarch64')) missing.push('no qemu-aarch64 binfmt_misc handler (qemu-user-static)');
   if (missing.length > 0) throw new Error(`${missing.join('; ')}: run scripts/install-deps.sh as root`);
-  const dir = mkdtempSync(join(tmpdir(), 'buildkit-e2e-multiarch-'));
+  const dir = scratchDir('buildkit-e2e-multiarch-');
   cpSync(join(root, 'tests', 'fixtures', 'multiarch'), dir, { recursive: true });
   copyFileSync(process.env.BUILDKIT_TEST_BUSYBOX ?? '/bin/busybox', join(dir, 'busybox-amd64'));
   copyFileSync(arm64Busybox, join(dir, 'busybox-arm64'));
