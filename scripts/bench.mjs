@@ -1,7 +1,7 @@
 // Prints the plugin's start-up and per-job overhead (run through scripts/with-engine.sh:
 // `npm run bench`). Figures, not assertions: a busy machine changes them.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -9,6 +9,7 @@ const root = resolve(import.meta.dirname, '..');
 const runs = Number(process.env.BENCH_RUNS ?? 21);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const work = mkdtempSync(join(tmpdir(), 'buildkit-bench-'));
+process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 
 // A hook sourced by a wrapper, as the agent runs it.
 function timeHook(hook, env, before = () => {}) {

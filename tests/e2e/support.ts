@@ -3,18 +3,10 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { scratchDir } from '../support/scratch';
 
 export const root = resolve(__dirname, '..', '..');
-
-const scratchDirs: string[] = [];
-afterAll(() => scratchDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
-
-/** A temporary directory that is removed when the test file ends. */
-export function scratchDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  scratchDirs.push(dir);
-  return dir;
-}
+export { scratchDir };
 
 /** The registry started by scripts/with-engine.sh; the e2e suite runs only under it. */
 export function testRegistry(): string {

@@ -1,3 +1,7 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readBuildMetadata } from '../../src/report/build-metadata';
+import { scratchDir } from '../support/scratch';
 import { pluginEnv } from '../../src/cli/plugin-env';
 import { loadConfig } from '../../src/config/load-config';
 import { Probes, planJob } from '../../src/plan/plan';
@@ -266,11 +270,7 @@ describe('bake', () => {
   };
 
   async function readBakeMetadata(data: unknown, order?: string[]) {
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
-    const { join } = await import('node:path');
-    const { tmpdir } = await import('node:os');
-    const { readBuildMetadata } = await import('../../src/report/build-metadata');
-    const file = join(mkdtempSync(join(tmpdir(), 'bake-meta-')), 'm.json');
+    const file = join(scratchDir('bake-meta-'), 'm.json');
     writeFileSync(file, JSON.stringify(data));
     return readBuildMetadata(file, order);
   }

@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { interpolate } from '../../src/cli/interpolate';
@@ -11,6 +10,7 @@ import { diagnoseBuildFailure } from '../../src/run/diagnose';
 import { writeExports } from '../../src/run/exports';
 import { shellCommand } from '../../src/run/shell-quote';
 import { stateDirPath } from '../../src/run/state-dir';
+import { scratchDir } from '../support/scratch';
 
 describe('interpolate (pipeline upload)', () => {
   const env = { BUILD: '7', EMPTY: '' };
@@ -44,7 +44,7 @@ describe('shell quoting', () => {
   });
 
   test('the exports file round-trips through bash', () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'exports-')), 'exports');
+    const file = join(scratchDir('exports-'), 'exports');
     writeFileSync(file, '');
     const value = `a 'b' "c" $(d) \`e\`\nf`;
     writeExports({ BUILDKIT_TEST_VALUE: value }, { BUILDKIT_PLUGIN_EXPORTS_FILE: file });
@@ -77,7 +77,7 @@ describe('report naming', () => {
   });
 
   test('the digest comes from the metadata file; a missing file gives none', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'meta-'));
+    const dir = scratchDir('meta-');
     writeFileSync(join(dir, 'm.json'), JSON.stringify({ 'containerimage.digest': 'sha256:1' }));
     expect(readBuildMetadata(join(dir, 'm.json'))).toEqual({ digest: 'sha256:1', isIndex: false, targets: {} });
     writeFileSync(
