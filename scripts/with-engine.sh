@@ -237,7 +237,8 @@ spawn() {
   fi
 }
 
-# wait_ready WHAT PID LOGFILE CMD...: poll CMD until it succeeds, PID dies or time runs out.
+# wait_ready WHAT PID LOGFILE CMD...: poll CMD until it succeeds; returns 1 (after showing
+# the log) when PID dies, so the caller may try again; exits 125 when time runs out.
 wait_ready() {
   local what=$1 pid=$2 logf=$3 deadline=$((SECONDS + ready_timeout))
   shift 3
@@ -246,7 +247,7 @@ wait_ready() {
     if [ -n "$pid" ] && ! alive "$pid"; then
       log "$what exited during start-up; last lines of $logf:"
       tail -n 30 "$logf" >&2 || true
-      exit 125
+      return 1
     fi
     if [ "$SECONDS" -ge "$deadline" ]; then
       log "$what not ready after ${ready_timeout}s; last lines of $logf:"
@@ -346,7 +347,7 @@ EOF
 start_dockerd() {
   local i=$1 d="$tmp/${engines[$1]}"
   printf '%s\n' "$2" >"$d/daemon.json"
-  wait_ready "containerd (${engines[$i]})" "${ctd_pids[$i]}" "$d/containerd.log" test -S "$d/ctd/containerd.sock"
+  wait_ready "containerd (${engines[$i]})" "${ctd_pids[$i]}" "$d/containerd.log" test -S "$d/ctd/containerd.sock" || exit 125
   spawn "$d/dockerd.log" dockerd --config-file "$d/daemon.json" \
     --containerd "$d/ctd/containerd.sock" \
     --data-root "$d/root" --exec-root "$d/exec" \
@@ -360,7 +361,7 @@ docker_info_at() { DOCKER_HOST=$1 tmo 10 docker info; }
 engine_ready() { # engine_ready INDEX
   local i=$1 d="$tmp/${engines[$1]}" p
   wait_ready "dockerd (${engines[$i]})" "${dockerd_pids[$i]}" "$d/dockerd.log" \
-    docker_info_at "unix://$d/docker.sock"
+    docker_info_at "unix://$d/docker.sock" || exit 125
   p=$(cat "$d/dockerd.pid" 2>/dev/null || true)
   if [ -n "$p" ] && [ "$p" != "${dockerd_pids[$i]}" ]; then
     log "note: dockerd pidfile says $p, we started ${dockerd_pids[$i]}"
@@ -430,29 +431,15 @@ EOF
     spawn "$tmp/registry.log" "$registry_bin" serve "$tmp/registry.yml"
     reg_pid=$!
     check_pending
-    local deadline=$((SECONDS + ready_timeout))
-    until registry_answers "$port" >/dev/null 2>&1; do
-      check_pending
-      if ! alive "$reg_pid"; then break; fi
-      if [ "$SECONDS" -ge "$deadline" ]; then
-        log "registry not ready after ${ready_timeout}s; last lines of $tmp/registry.log:"
-        tail -n 30 "$tmp/registry.log" >&2 || true
-        exit 125
-      fi
-      sleep 0.1
-    done
-    if alive "$reg_pid"; then
+    if wait_ready "registry" "$reg_pid" "$tmp/registry.log" registry_answers "$port"; then
       reg_port=$port
       reg_desc="$registry_bin pid $reg_pid"
       return 0
     fi
     wait "$reg_pid" 2>/dev/null || true
     reg_pid=""
-    if ! grep -q 'address already in use' "$tmp/registry.log"; then
-      log "registry failed to start; last lines of $tmp/registry.log:"
-      tail -n 30 "$tmp/registry.log" >&2 || true
-      exit 125
-    fi
+    # Another process took the port between pick_port and the bind: try another one.
+    grep -q 'address already in use' "$tmp/registry.log" || exit 125
   done
   die "registry: no free port after 5 tries"
 }
@@ -466,7 +453,7 @@ start_registry_container() {
     check_pending
     if reg_ctr=$(docker run -d --rm --pull never -p "127.0.0.1:$port:5000" \
       -e REGISTRY_STORAGE_DELETE_ENABLED=true "$reg_image" 2>"$tmp/registry.log"); then
-      wait_ready "registry container" "" "$tmp/registry.log" registry_answers "$port"
+      wait_ready "registry container" "" "$tmp/registry.log" registry_answers "$port" || exit 125
       reg_port=$port
       reg_desc="container ${reg_ctr:0:12} of $reg_image"
       return 0

@@ -81,9 +81,7 @@ two_platforms='"image":"127.0.0.1:5000/app","tags":["1"],"platforms":["linux/amd
   run standin_rejected_calls
   assert_output ""
 
-  run standin_builders
-  assert_output ""
-  assert [ ! -e "$(job_state_dir "$JOB")" ]
+  assert_job_left_nothing
 }
 
 @test "driver docker-container: image, driver-opts and buildkitd-flags reach buildx create exactly" {
@@ -181,9 +179,7 @@ two_platforms='"image":"127.0.0.1:5000/app","tags":["1"],"platforms":["linux/amd
   assert_line --index 1 "0 docker buildx create --name $NAME --driver docker-container --bootstrap"
   assert_line --index 2 --regexp "^1 docker buildx build --progress plain --builder $NAME "
   assert_line --index 3 "0 docker buildx rm --force $NAME"
-  run standin_builders
-  assert_output ""
-  assert [ ! -e "$(job_state_dir "$JOB")" ]
+  assert_job_left_nothing
 }
 
 @test "a builder that fails to bootstrap fails the step, builds nothing, and is removed by pre-exit" {
@@ -201,9 +197,7 @@ two_platforms='"image":"127.0.0.1:5000/app","tags":["1"],"platforms":["linux/amd
   # buildx leaves a builder that failed to boot in its store: pre-exit must remove it.
   assert_line --index 2 "0 docker buildx rm --force $NAME"
   assert_equal "${#lines[@]}" 3
-  run standin_builders
-  assert_output ""
-  assert [ ! -e "$(job_state_dir "$JOB")" ]
+  assert_job_left_nothing
 }
 
 @test "driver docker on the classic store refuses two platforms, naming both fixes, and creates nothing" {

@@ -111,6 +111,13 @@ const state = fs.existsSync(process.argv[2]) ? JSON.parse(fs.readFileSync(proces
 for (const b of Object.values(state).map((b) => b.name).sort()) console.log(b);'
 }
 
+# assert_job_left_nothing: no builder exists any more and the job's state dir is gone.
+assert_job_left_nothing() {
+  run standin_builders
+  assert_output ""
+  assert [ ! -e "$(job_state_dir "$JOB")" ]
+}
+
 # standin_add_builder NAME: a builder that exists before the job (left by a crashed job).
 standin_add_builder() {
   standin_node '
