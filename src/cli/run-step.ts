@@ -37,16 +37,15 @@ export async function runStep(options: RunStepOptions): Promise<StepResult> {
   mkdirSync(agentDir, { recursive: true });
 
   const base = jobEnv(checkout, {
-    BUILDKITE_STEP_KEY: selected.step.key ?? '',
+    ...(selected.step.key ? { BUILDKITE_STEP_KEY: selected.step.key } : {}),
     BUILDKITE_LABEL: selected.step.label ?? '',
-    BUILDKITE_COMMAND: stepCommand(selected.step),
-    BUILDKITE_PLUGINS: JSON.stringify([{ [selected.pluginKey]: selected.pluginConfig }]),
     ...options.env,
   });
-  if (base.BUILDKITE_STEP_KEY === '') delete base.BUILDKITE_STEP_KEY;
+  // As `buildkite-agent pipeline upload` does, before the job sees any of it.
   const interpolationEnv = { ...process.env, ...base, ...selected.pipelineEnv } as Record<string, string>;
   const config = interpolateValue(selected.pluginConfig, interpolationEnv) as Record<string, unknown>;
-  base.BUILDKITE_COMMAND = interpolateValue(base.BUILDKITE_COMMAND, interpolationEnv) as string;
+  base.BUILDKITE_COMMAND = interpolateValue(stepCommand(selected.step), interpolationEnv) as string;
+  base.BUILDKITE_PLUGINS = JSON.stringify([{ [selected.pluginKey]: config }]);
 
   let env: Env = {
     ...(process.env as Env),

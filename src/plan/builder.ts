@@ -24,7 +24,7 @@ export function imageStoreMatters(config: Config): boolean {
 }
 
 /** What the classic (overlay2) image store's docker driver cannot do for this build. */
-export function needsContainerBuilder(config: Config, store: ImageStore | undefined): string[] {
+function needsContainerBuilder(config: Config, store: ImageStore | undefined): string[] {
   if (store !== 'classic') return [];
   const reasons: string[] = [];
   if (config.platforms.length > 1) reasons.push('a multi-platform build');

@@ -15,7 +15,7 @@ export interface ImageRefs {
 }
 
 /** An entry with `:` or `@` is a full reference; anything else is a tag of `image`. */
-export function isFullReference(entry: string): boolean {
+function isFullReference(entry: string): boolean {
   return entry.includes(':') || entry.includes('@');
 }
 

@@ -14,7 +14,7 @@ const gates: Array<{ option: string; component: Component; minimum: string; appl
   { option: 'annotations', component: 'BuildKit', minimum: '0.11.0', applies: (c) => c.annotations.length > 0 },
 ];
 
-export interface Versions {
+interface Versions {
   buildx?: string;
   /** Unknown when the engine reports none (distribution builds say v0.0.0+unknown). */
   buildkit?: string;

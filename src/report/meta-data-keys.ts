@@ -4,7 +4,7 @@ type Env = Record<string, string | undefined>;
  * Meta-data keys stay distinct when several steps build: `buildkit.<step key>.digest`,
  * falling back to the step's id, with `.<n>` for each job of a parallel step.
  */
-export function reportNamespace(env: Env): string {
+function reportNamespace(env: Env): string {
   const step = env.BUILDKITE_STEP_KEY || env.BUILDKITE_STEP_ID || 'local';
   const parallel = env.BUILDKITE_PARALLEL_JOB;
   return parallel ? `${step}.${parallel}` : step;

@@ -17,7 +17,7 @@ export function registerCleanup(stateDir: string, step: CleanupStep): void {
   writeFileSync(manifest(stateDir), JSON.stringify(steps), { mode: 0o600 });
 }
 
-export function readCleanups(stateDir: string): CleanupStep[] {
+function readCleanups(stateDir: string): CleanupStep[] {
   const file = manifest(stateDir);
   if (!existsSync(file)) return [];
   try {

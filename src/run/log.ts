@@ -1,10 +1,7 @@
-/** Buildkite log output: `---` starts a collapsed group, `+++` an expanded one. */
+/** Buildkite log output: `---` starts a collapsed group, `^^^ +++` opens the current one. */
 export const log = {
   group(title: string): void {
     process.stdout.write(`--- ${title}\n`);
-  },
-  expandedGroup(title: string): void {
-    process.stdout.write(`+++ ${title}\n`);
   },
   /** Re-opens the current group, so a failing build opens on its error. */
   openCurrentGroup(): void {
