@@ -47,7 +47,9 @@ export function planJob(config: Config, env: Env, stateDir: string, probes: Prob
   const builder = planBuilder(config, env, probes.imageStore);
   const { request, notices } = planBuildRequest(config, env, stateDir, probes.now);
   if (builder.notice) notices.push(builder.notice);
-  const warnings = versionWarnings(config, { buildx: probes.buildxVersion, buildkit: probes.buildkitVersion });
+  // The probed BuildKit is the engine's; a per-job builder brings its own.
+  const buildkit = builder.driver === 'docker' ? probes.buildkitVersion : undefined;
+  const warnings = versionWarnings(config, { buildx: probes.buildxVersion, buildkit });
   const common = { engine: 'buildx' as const, builder, push: pushes(request), metadataFile: request.metadataFile, notices, warnings };
   if (config.bake) {
     const argv = ['docker', ...bakeArgs(config, request, builder.name)];

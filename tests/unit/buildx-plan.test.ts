@@ -309,4 +309,10 @@ describe('version gates warn, never fail', () => {
     expect(planFor(config, {}, { buildxVersion: '0.13.1', buildkitVersion: '0.12.5' }).warnings).toEqual(['outputs (several) needs BuildKit >= 0.13.0; this agent has 0.12.5']);
     expect(planFor(config, {}, { buildxVersion: '0.13.1' }).warnings).toEqual([]);
   });
+
+  test("the engine's BuildKit version says nothing about a per-job builder's", () => {
+    const config = { image: 'r/a', push: true, outputs: ['type=local,dest=x'], platforms: ['linux/amd64', 'linux/arm64'] };
+    const probes = { buildxVersion: '0.13.1', buildkitVersion: '0.12.5', imageStore: 'classic' as const };
+    expect(planFor(config, { BUILDKITE_JOB_ID: 'j' }, probes).warnings).toEqual([]);
+  });
 });
