@@ -2,6 +2,8 @@
 # Installs what the tests and the local runner need on a Debian machine (as root), and
 # nothing that is already there. On a laptop with Docker + buildx it installs nothing.
 set -euo pipefail
+# shellcheck source=lib/elf.bash
+. "$(dirname "${BASH_SOURCE[0]}")/lib/elf.bash"
 
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -29,12 +31,7 @@ have curl || need+=(curl)
 arm64_busybox=/var/cache/buildkit-plugin-tests/busybox-arm64
 have qemu-aarch64-static || need+=(qemu-user-static)
 binfmt_ok() { [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; }
-# An aarch64 ELF: 64-bit, little-endian, e_machine 0xb7.
-is_arm64_elf() {
-  [ -f "$1" ] && [ "$(od -An -tx1 -N5 "$1" | tr -d ' \n')" = 7f454c4602 ] &&
-    [ "$(od -An -tx1 -j18 -N2 "$1" | tr -d ' \n')" = b700 ]
-}
-emulation_ok() { binfmt_ok && is_arm64_elf "$arm64_busybox"; }
+emulation_ok() { binfmt_ok && elf_is_arm64 "$arm64_busybox"; }
 
 [ "${#need[@]}" -eq 0 ] && emulation_ok && exit 0
 
@@ -105,7 +102,7 @@ fi
 
 # The arm64 busybox-static package, from a private arm64 package list: no foreign
 # architecture is added to the machine's dpkg, so later apt runs are unchanged.
-if ! is_arm64_elf "$arm64_busybox"; then
+if ! elf_is_arm64 "$arm64_busybox"; then
   tmp=$(mktemp -d)
   apt_arm64=(-o APT::Architecture=arm64 -o APT::Architectures::=arm64 -o APT::Sandbox::User=root
     -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=
@@ -113,7 +110,7 @@ if ! is_arm64_elf "$arm64_busybox"; then
   mkdir -p "$tmp/lists/partial" "$tmp/archives/partial"
   apt-get "${apt_arm64[@]}" update -qq >/dev/null 2>&1 || true
   if (cd "$tmp" && apt-get "${apt_arm64[@]}" download -qq busybox-static) &&
-    dpkg -x "$tmp"/busybox-static_*_arm64.deb "$tmp/x" && is_arm64_elf "$tmp/x/bin/busybox"; then
+    dpkg -x "$tmp"/busybox-static_*_arm64.deb "$tmp/x" && elf_is_arm64 "$tmp/x/bin/busybox"; then
     install -D -m 0755 "$tmp/x/bin/busybox" "$arm64_busybox"
     rm -rf "$tmp"
   else

@@ -30,20 +30,31 @@ fi
 
 step "types and lint"
 npx --no-install tsc --noEmit
-shellcheck -x hooks/environment hooks/command hooks/pre-exit hooks/lib/*.bash libexec/buildkite-agent scripts/*.sh .ci/run \
+shellcheck -x hooks/environment hooks/command hooks/pre-exit hooks/lib/*.bash scripts/lib/*.bash libexec/buildkite-agent scripts/*.sh .ci/run \
   tests/hooks/helpers/*.bash
-shellcheck -x -S warning tests/hooks/*.bats
+shellcheck -x -S warning tests/hooks/*.bats tests/scripts/*.bats
 
 step "unit tests"
 npx --no-install jest tests/unit 2>&1 | tee "$logs/unit"
 
 step "hook tests (bats)"
-node_modules/bats/bin/bats tests/hooks | tee "$logs/hooks"
+node_modules/bats/bin/bats tests/hooks tests/scripts | tee "$logs/hooks"
+
+step "the main job (README command 1), twice, on a fresh copy of the tracked files"
+fresh=$(mktemp -d)
+trap 'rm -rf "$logs" "$fresh"' EXIT
+git ls-files -z | tar --null --ignore-failed-read -T - -cf - | tar -xf - -C "$fresh"
+for run in 1 2; do
+  (cd "$fresh" && bash scripts/demo.sh) >"$logs/demo" 2>&1 || { cat "$logs/demo"; echo "the main job failed (run $run)" >&2; exit 1; }
+  grep -E '^built 127\.0\.0\.1:[0-9]+/hello:[^ ]+ .*\(sha256:[0-9a-f]{64}\)$' "$logs/demo"
+  grep -x 'exit status 0' "$logs/demo"
+  main_job_runs=$run
+done
 
 step "end-to-end tests (real engine and registry)"
 WITH_CLASSIC_ENGINE=1 bash scripts/with-engine.sh npx --no-install jest --runInBand tests/e2e 2>&1 | tee "$logs/e2e"
 
 jest_passed() { sed -n 's/^Tests: *\([0-9]*\) passed.*/\1/p' "$1"; }
-passed=$(($(jest_passed "$logs/unit") + $(grep -c '^ok ' "$logs/hooks") + $(jest_passed "$logs/e2e")))
+passed=$(($(jest_passed "$logs/unit") + $(grep -c '^ok ' "$logs/hooks") + main_job_runs + $(jest_passed "$logs/e2e")))
 echo
 echo "$passed passed, 0 failed"
