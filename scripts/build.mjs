@@ -4,9 +4,8 @@
 import { build } from 'esbuild';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import YAML from 'yaml';
 
-const { configValidatorSource } = createRequire(import.meta.url)('./config-validator.cjs');
+const { configValidatorSource, yamlModuleJson } = createRequire(import.meta.url)('./config-validator.cjs');
 
 const pluginYml = {
   name: 'plugin-yml',
@@ -18,7 +17,7 @@ const pluginYml = {
       resolveDir: process.cwd(),
     }));
     b.onLoad({ filter: /\.yml$/ }, async (args) => ({
-      contents: JSON.stringify(YAML.parse(await readFile(args.path, 'utf8'))),
+      contents: yamlModuleJson(await readFile(args.path, 'utf8')),
       loader: 'json',
     }));
   },

@@ -1,25 +1,32 @@
-import { exec } from '../run/exec';
+import type { ExecOptions, ExecResult } from '../run/exec';
 import { log } from '../run/log';
-import { which } from '../run/which';
+
+export type AnnotationStyle = 'success' | 'info' | 'warning' | 'error';
+
+/** The `buildkite-agent` calls the plugin makes. */
+export interface AgentClient {
+  setMetaData(key: string, value: string): Promise<void>;
+  annotate(body: string, style: AnnotationStyle, context: string): Promise<void>;
+}
+
+type Exec = (argv: string[], options?: ExecOptions) => Promise<ExecResult>;
 
 /**
- * `buildkite-agent` calls that degrade gracefully: when the agent is absent (a local run)
- * what would have been reported is printed; when a call fails (an older agent) a warning
- * is printed and the job goes on.
+ * Calls that degrade gracefully: when the agent is absent (a local run) what would have
+ * been reported is printed; when a call fails (an older agent) a warning is printed and the
+ * job goes on.
  */
-export async function setMetaData(key: string, value: string): Promise<void> {
-  await agent(['meta-data', 'set', key, value], undefined, `meta-data ${key}=${value}`);
-}
-
-export async function annotate(body: string, style: 'success' | 'info' | 'warning' | 'error', context: string): Promise<void> {
-  await agent(['annotate', body, '--style', style, '--context', context], undefined, `annotation (${style}, ${context}):\n${body}`);
-}
-
-async function agent(args: string[], input: string | undefined, description: string): Promise<void> {
-  if (!which('buildkite-agent')) {
-    log.info(`buildkite-agent not found; would report ${description}`);
-    return;
-  }
-  const { code } = await exec(['buildkite-agent', ...args], { input: input ?? '' });
-  if (code !== 0) log.warn(`buildkite-agent ${args[0]} failed (exit ${code}); going on without it`);
+export function agentClient(exec: Exec, which: (name: string) => string | undefined): AgentClient {
+  const agent = async (args: string[], description: string): Promise<void> => {
+    if (!which('buildkite-agent')) {
+      log.info(`buildkite-agent not found; would report ${description}`);
+      return;
+    }
+    const { code } = await exec(['buildkite-agent', ...args], { input: '' });
+    if (code !== 0) log.warn(`buildkite-agent ${args[0]} failed (exit ${code}); going on without it`);
+  };
+  return {
+    setMetaData: (key, value) => agent(['meta-data', 'set', key, value], `meta-data ${key}=${value}`),
+    annotate: (body, style, context) => agent(['annotate', body, '--style', style, '--context', context], `annotation (${style}, ${context}):\n${body}`),
+  };
 }

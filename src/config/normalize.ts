@@ -1,19 +1,41 @@
+import { CsvError, readCsvRecord } from './csv';
+import { ExporterSpec, Field, SpecError, parseExporterSpec } from './exporter';
+import { resolveImageRefs } from './image-refs';
 import { Attestation, BakeConfig, BuilderConfig, BuilderDriver, Config, KeyValue, Progress } from './types';
 
 type Raw = Record<string, unknown>;
+export type ConfigSource = 'json' | 'flattened';
+
+export interface Normalized {
+  config: Config;
+  errors: string[];
+  notices: string[];
+}
+
+/** Options of one `docker buildx build`; a bake file says these per target. */
+const singleBuildOptions = [
+  'context', 'dockerfile', 'target', 'build-args', 'labels', 'network', 'image', 'tags', 'platforms', 'outputs',
+  'build-contexts', 'annotations', 'shm-size', 'add-hosts', 'ulimit', 'provenance', 'sbom',
+];
 
 /** Turns validated, defaulted raw options into a Config; returns problems ajv cannot see. */
-export function normalizeConfig(raw: Raw): { config: Config; errors: string[] } {
+export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<string>): Normalized {
   const errors: string[] = [];
+  const notices: string[] = [];
+  const maps = { source, errors, notices };
+  const image = raw.image as string | undefined;
+  const tags = list(raw.tags);
+  const images = resolveImageRefs(image, tags);
   const config: Config = {
     context: raw.context as string,
     dockerfile: raw.dockerfile as string | undefined,
     target: raw.target as string | undefined,
-    buildArgs: keyValues(raw['build-args'], 'build-args', true, errors),
-    labels: keyValues(raw.labels, 'labels', false, errors),
+    buildArgs: keyValues(raw['build-args'], 'build-args', true, maps),
+    labels: keyValues(raw.labels, 'labels', false, maps),
     network: raw.network as string | undefined,
-    image: raw.image as string | undefined,
-    tags: list(raw.tags),
+    image,
+    tags,
+    refs: images.refs,
     push: raw.push as boolean,
     noCache: raw['no-cache'] as boolean,
     progress: raw.progress as Progress,
@@ -21,22 +43,40 @@ export function normalizeConfig(raw: Raw): { config: Config; errors: string[] } 
     metaData: raw['meta-data'] as boolean,
     dryRun: raw['dry-run'] as boolean,
     platforms: list(raw.platforms),
-    outputs: lines(raw.outputs),
+    outputs: exporterSpecs(lines(raw.outputs), 'outputs', errors),
     load: raw.load as boolean,
     pull: raw.pull as boolean,
-    buildContexts: keyValues(raw['build-contexts'], 'build-contexts', false, errors),
-    annotations: keyValues(raw.annotations, 'annotations', false, errors),
+    buildContexts: keyValues(raw['build-contexts'], 'build-contexts', false, maps),
+    annotations: keyValues(raw.annotations, 'annotations', false, maps),
     shmSize: raw['shm-size'] as string | undefined,
     addHosts: list(raw['add-hosts']),
     ulimits: list(raw.ulimit),
-    provenance: attestation(raw.provenance),
-    sbom: attestation(raw.sbom),
+    provenance: attestation(raw.provenance, 'provenance', errors),
+    sbom: attestation(raw.sbom, 'sbom', errors),
     ociLabels: raw['oci-labels'] as boolean,
     retries: raw.retries as number,
     builder: builder((raw.builder ?? {}) as Raw),
     bake: raw.bake === undefined ? undefined : bake(raw.bake as Raw),
   };
-  return { config, errors };
+  if (config.builder.keep && !config.builder.name) {
+    // The default name is new in every job: each job would leave one more buildkitd running.
+    errors.push(
+      'builder.keep: a kept builder is found again by its name, so set builder.name too (the default name, ' +
+        'buildkite-<job id>, is different in every job, and each job would leave another builder running on the agent)',
+    );
+  }
+  if (config.bake) {
+    const single = singleBuildOptions.filter((option) => explicit.has(option));
+    errors.push(...single.map((option) => `${option}: describes a single build; with bake, set it in the bake file or with bake.set`));
+    config.refs = [];
+  } else {
+    errors.push(...images.errors);
+    notices.push(...images.notices);
+    if (config.push && config.refs.length === 0 && config.outputs.length === 0 && images.errors.length === 0) {
+      errors.push('push: there is nothing to push; set image (and tags)');
+    }
+  }
+  return { config, errors, notices };
 }
 
 /** A string-or-list option as a list; a comma string is split, as build-push-action does. */
@@ -53,10 +93,41 @@ export function lines(value: unknown): string[] {
   return items.map((item) => item.trim()).filter((item) => item !== '');
 }
 
-function attestation(value: unknown): Attestation {
-  if (value === true || value === 'true') return true;
-  if (value === false || value === 'false') return false;
-  return value as string | undefined;
+function exporterSpecs(specs: string[], option: string, errors: string[]): ExporterSpec[] {
+  const result: ExporterSpec[] = [];
+  specs.forEach((spec, index) => {
+    try {
+      result.push(parseExporterSpec(spec));
+    } catch (error) {
+      if (!(error instanceof SpecError)) throw error;
+      errors.push(`${option}[${index}]: ${error.message}`);
+    }
+  });
+  return result;
+}
+
+function attestation(value: unknown, option: string, errors: string[]): Attestation {
+  if (value === undefined) return undefined;
+  if (value === false || value === 'false') return { enabled: false };
+  if (value === true || value === 'true') return { enabled: true, attrs: [] };
+  let fields: string[];
+  try {
+    fields = readCsvRecord(String(value));
+  } catch (error) {
+    if (!(error instanceof CsvError)) throw error;
+    errors.push(`${option}: ${error.message}`);
+    return undefined;
+  }
+  const attrs: Field[] = [];
+  for (const field of fields) {
+    const eq = field.indexOf('=');
+    if (eq <= 0) {
+      errors.push(`${option}: expected true, false or key=value attributes such as mode=max; got ${JSON.stringify(value)}`);
+      return undefined;
+    }
+    attrs.push({ key: field.slice(0, eq), value: field.slice(eq + 1) });
+  }
+  return { enabled: true, attrs };
 }
 
 function builder(raw: Raw): BuilderConfig {
@@ -74,19 +145,36 @@ function bake(raw: Raw): BakeConfig {
   return { files: list(raw.files), targets: list(raw.targets), set: lines(raw.set) };
 }
 
-function keyValues(value: unknown, option: string, allowBareKey: boolean, errors: string[]): KeyValue[] {
+interface MapContext {
+  source: ConfigSource;
+  errors: string[];
+  notices: string[];
+}
+
+/** A map or a `K=V` list; keys are checked the same way in both forms. */
+function keyValues(value: unknown, option: string, allowBareKey: boolean, context: MapContext): KeyValue[] {
   if (value === undefined) return [];
+  const validKey = (key: string) => key.trim() !== '' && !/\s/.test(key);
   if (!Array.isArray(value)) {
-    return Object.entries(value as Record<string, unknown>).map(([key, v]) => ({ key, value: String(v) }));
+    const entries = Object.entries(value as Record<string, unknown>);
+    const bad = entries.filter(([key]) => !validKey(key));
+    for (const [key] of bad) context.errors.push(`${option}: expected map keys that are not empty and have no spaces; got ${JSON.stringify(key)}`);
+    if (context.source === 'flattened' && entries.some(([key]) => /[A-Z]/.test(key))) {
+      context.notices.push(
+        `${option}: the agent's flattened variables upper-case map keys (${entries.map(([key]) => key).join(', ')}); ` +
+          'an agent >= 3.28 sends the configuration as JSON too, which keeps their case',
+      );
+    }
+    return entries.filter(([key]) => validKey(key)).map(([key, v]) => ({ key, value: String(v) }));
   }
   const result: KeyValue[] = [];
   value.forEach((item: string, index) => {
     const eq = item.indexOf('=');
     const key = eq === -1 ? item : item.slice(0, eq);
-    if (key.trim() === '' || /\s/.test(key)) {
-      errors.push(`${option}[${index}]: expected KEY=VALUE${allowBareKey ? ' or KEY' : ''} with a non-empty key without spaces; got ${JSON.stringify(item)}`);
+    if (!validKey(key)) {
+      context.errors.push(`${option}[${index}]: expected KEY=VALUE${allowBareKey ? ' or KEY' : ''} with a non-empty key without spaces; got ${JSON.stringify(item)}`);
     } else if (eq === -1 && !allowBareKey) {
-      errors.push(`${option}[${index}]: expected KEY=VALUE; got ${JSON.stringify(item)}`);
+      context.errors.push(`${option}[${index}]: expected KEY=VALUE; got ${JSON.stringify(item)}`);
     } else {
       result.push(eq === -1 ? { key, fromEnv: true } : { key, value: item.slice(eq + 1) });
     }

@@ -10,7 +10,6 @@ export type JsonSchema = {
   $ref?: string;
   definitions?: Record<string, JsonSchema>;
   default?: unknown;
-  description?: string;
 };
 
 /** The `configuration` schema from plugin.yml, inlined by the bundler at build time. */

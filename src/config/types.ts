@@ -1,3 +1,5 @@
+import { ExporterSpec, Field } from './exporter';
+
 export type Progress = 'auto' | 'plain' | 'tty' | 'quiet' | 'rawjson';
 
 /** A `K=V` pair; `fromEnv` when the user named only `K` and the value comes from the job. */
@@ -24,8 +26,8 @@ export interface BakeConfig {
   set: string[];
 }
 
-/** `true`, `false`, or exporter attributes such as `mode=max`; undefined leaves buildx's default. */
-export type Attestation = boolean | string | undefined;
+/** `false`, or on with its attributes (`true` is on with none); undefined leaves buildx's default. */
+export type Attestation = { enabled: false } | { enabled: true; attrs: Field[] } | undefined;
 
 /** The validated, defaulted configuration, with every string-or-list option as a list. */
 export interface Config {
@@ -37,6 +39,8 @@ export interface Config {
   network?: string;
   image?: string;
   tags: string[];
+  /** `image` and `tags` resolved once into full references. */
+  refs: string[];
   push: boolean;
   noCache: boolean;
   progress: Progress;
@@ -44,7 +48,7 @@ export interface Config {
   metaData: boolean;
   dryRun: boolean;
   platforms: string[];
-  outputs: string[];
+  outputs: ExporterSpec[];
   load: boolean;
   pull: boolean;
   buildContexts: KeyValue[];

@@ -29,17 +29,17 @@ function describeErrors(errors: ErrorObject[], value: unknown): string[] {
       const branch = Number(error.schemaPath.slice(owner.schemaPath.length + 1).split('/')[0]);
       const branchSchema = resolveRef((schemaAt(owner.schemaPath) as JsonSchema[])[branch]);
       if (shapeOf(data) !== shapeOfSchema(branchSchema) || error.instancePath === owner.instancePath) continue;
-      messages.push(describe(error));
+      messages.push(describe(error, value));
       continue;
     }
     if (error.keyword === 'anyOf') {
       const data = valueAt(value, error.instancePath);
-      const branches = (error.schema as JsonSchema[]).map((s) => resolveRef(s));
+      const branches = (schemaAt(error.schemaPath) as JsonSchema[]).map((s) => resolveRef(s));
       if (branches.some((b) => shapeOfSchema(b) === shapeOf(data) && shapeOf(data) !== 'scalar')) continue;
       messages.push(`${optionPath(error.instancePath)}: expected ${branches.map(expected).join(' or ')}, got ${got(data)}`);
       continue;
     }
-    messages.push(describe(error));
+    messages.push(describe(error, value));
   }
   return [...new Set(messages)];
 }
@@ -49,8 +49,9 @@ function isInside(error: ErrorObject, anyOf: ErrorObject): boolean {
   return samePlace && error.schemaPath.startsWith(`${anyOf.schemaPath}/`);
 }
 
-function describe(error: ErrorObject): string {
+function describe(error: ErrorObject, value: unknown): string {
   const path = optionPath(error.instancePath);
+  const data = valueAt(value, error.instancePath);
   switch (error.keyword) {
     case 'additionalProperties': {
       const name = String(error.params.additionalProperty);
@@ -58,18 +59,18 @@ function describe(error: ErrorObject): string {
       return `${optionPath(error.instancePath, name)}: unknown option; expected one of: ${known.join(', ')}`;
     }
     case 'type':
-      return `${path}: expected ${article(String(error.params.type))}, got ${got(error.data)}`;
+      return `${path}: expected ${article(String(error.params.type))}, got ${got(data)}`;
     case 'enum':
-      return `${path}: expected one of ${(error.params.allowedValues as unknown[]).join(', ')}; got ${got(error.data)}`;
+      return `${path}: expected one of ${(error.params.allowedValues as unknown[]).join(', ')}; got ${got(data)}`;
     case 'pattern':
-      return `${path}: expected a value matching ${error.params.pattern}; got ${got(error.data)}`;
+      return `${path}: expected a value matching ${error.params.pattern}; got ${got(data)}`;
     case 'minimum':
     case 'maximum':
-      return `${path}: expected ${error.keyword === 'minimum' ? 'at least' : 'at most'} ${error.params.limit}; got ${got(error.data)}`;
+      return `${path}: expected ${error.keyword === 'minimum' ? 'at least' : 'at most'} ${error.params.limit}; got ${got(data)}`;
     case 'required':
       return `${optionPath(error.instancePath, String(error.params.missingProperty))}: is required`;
     default:
-      return `${path || '(configuration)'}: ${error.message}`;
+      return `${path || '(configuration)'}: fails the schema's ${error.keyword} rule ${JSON.stringify(error.params)}`;
   }
 }
 

@@ -1,10 +1,10 @@
-import { configOrFail } from '../run/config-or-fail';
+import { checkJob } from '../run/config-or-fail';
 import { writeExports } from '../run/exports';
 import { hookMain } from '../run/hook-main';
 import { createStateDir, stateDirPath } from '../run/state-dir';
 
 hookMain(async () => {
-  configOrFail(process.env);
+  checkJob(process.env);
   const stateDir = stateDirPath(process.env);
   createStateDir(stateDir);
   writeExports({ BUILDKIT_PLUGIN_STATE_DIR: stateDir });

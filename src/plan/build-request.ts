@@ -1,34 +1,49 @@
+import { ExporterSpec, attrValue } from '../config/exporter';
 import { Attestation, Config, KeyValue, Progress } from '../config/types';
-import { csvField } from './csv';
-import { resolveImageRefs } from './image-refs';
 import { ociLabels } from './oci-labels';
 
 type Env = Record<string, string | undefined>;
 
-/** What to build, independent of the engine that builds it. */
+/** A `K=V` whose value is known. */
+export interface Pair {
+  key: string;
+  value: string;
+}
+
+/** Where the result goes. Image outputs (image, registry, docker) carry the refs they are named. */
+export interface Output extends ExporterSpec {
+  names: string[];
+}
+
+/** What to build, independent of the engine that builds it and of its flags. */
 export interface BuildRequest {
   context: string;
   dockerfile?: string;
   target?: string;
-  buildArgs: string[];
-  labels: string[];
+  buildArgs: Pair[];
+  labels: Pair[];
   network?: string;
-  refs: string[];
   platforms: string[];
-  /** Exporter specs; when set, push and load are folded into them. */
-  outputs: string[];
-  push: boolean;
-  load: boolean;
-  pull: boolean;
-  noCache: boolean;
-  progress: Progress;
-  buildContexts: string[];
-  annotations: string[];
+  buildContexts: Pair[];
+  annotations: Pair[];
   shmSize?: string;
   addHosts: string[];
   ulimits: string[];
+  /** Every image reference the build tags, resolved once. */
+  refs: string[];
+  /** With `push` and `load` folded in. */
+  outputs: Output[];
+  /** The user listed outputs; otherwise they come from push/load alone (buildx's --push/--load). */
+  explicitOutputs: boolean;
+  /** Decided once: the result goes into the engine's image store. */
+  loads: boolean;
+  /** Decided once: the build pushes (the `push` option or a pushing output). */
+  pushes: boolean;
   provenance: Attestation;
   sbom: Attestation;
+  pull: boolean;
+  noCache: boolean;
+  progress: Progress;
   metadataFile: string;
 }
 
@@ -37,18 +52,19 @@ export interface PlannedRequest {
   notices: string[];
 }
 
+const imageTypes = ['image', 'registry', 'docker'];
+
 export function planBuildRequest(config: Config, env: Env, stateDir: string, now: Date): PlannedRequest {
   const notices: string[] = [];
-  const images = resolveImageRefs(config.image, config.tags);
-  notices.push(...images.notices);
   const labels = config.ociLabels ? [...ociLabels(env, now, config.labels), ...config.labels] : config.labels;
-  const loads = config.load || config.outputs.some((spec) => csvField(spec, 'type') === 'docker');
+  const outputs = foldOutputs(config, config.refs);
+  const loads = outputs.some((output) => output.type === 'docker');
   let { provenance, sbom } = config;
   if (loads) {
     // The engine's image store keeps no attestations: a loaded image gets none.
-    if (provenance || sbom) notices.push('provenance/sbom: attestations are not kept when the image is loaded into the engine; building without them');
-    provenance = false;
-    sbom = false;
+    if (provenance?.enabled || sbom?.enabled) notices.push('provenance/sbom: attestations are not kept when the image is loaded into the engine; building without them');
+    provenance = { enabled: false };
+    sbom = { enabled: false };
   }
   const request: BuildRequest = {
     context: config.context,
@@ -57,59 +73,60 @@ export function planBuildRequest(config: Config, env: Env, stateDir: string, now
     buildArgs: pairs(config.buildArgs, env, 'build-args', notices),
     labels: pairs(labels, env, 'labels', notices),
     network: config.network,
-    refs: images.refs,
     platforms: config.platforms,
-    outputs: foldOutputs(config.outputs, config.push, config.load),
-    push: config.push,
-    load: config.load,
-    pull: config.pull,
-    noCache: config.noCache,
-    progress: config.progress,
     buildContexts: pairs(config.buildContexts, env, 'build-contexts', notices),
     annotations: pairs(config.annotations, env, 'annotations', notices),
     shmSize: config.shmSize,
     addHosts: config.addHosts,
     ulimits: config.ulimits,
+    refs: config.refs,
+    outputs,
+    explicitOutputs: config.outputs.length > 0,
+    loads,
+    pushes: outputs.some(isPushed),
     provenance,
     sbom,
+    pull: config.pull,
+    noCache: config.noCache,
+    progress: config.progress,
     metadataFile: `${stateDir}/build-metadata.json`,
   };
   return { request, notices };
 }
 
-/** Whether the build pushes: `push`, or an output that is a registry or a pushed image. */
-export function pushes(request: Pick<BuildRequest, 'push' | 'outputs'>): boolean {
-  return (
-    request.push ||
-    request.outputs.some((spec) => csvField(spec, 'type') === 'registry' || (csvField(spec, 'type') === 'image' && csvField(spec, 'push') === 'true'))
-  );
+export function isPushed(output: ExporterSpec): boolean {
+  return output.type === 'registry' || (output.type === 'image' && attrValue(output, 'push') === 'true');
 }
 
 /**
  * With explicit outputs, `push` marks the image output (or adds a registry one) and `load`
- * adds a docker one, so the outputs say everything and no --push/--load flag is needed.
+ * adds a docker one; without, they are the outputs.
  */
-export function foldOutputs(outputs: string[], push: boolean, load: boolean): string[] {
-  if (outputs.length === 0) return [];
-  const result = [...outputs];
-  if (push) {
-    const image = result.findIndex((spec) => ['image', 'registry'].includes(csvField(spec, 'type') ?? ''));
-    if (image === -1) result.push('type=registry');
-    else if (csvField(result[image], 'push') === undefined) result[image] = `${result[image]},push=true`;
+function foldOutputs(config: Config, refs: string[]): Output[] {
+  const named = (spec: ExporterSpec): Output => ({ ...spec, names: imageTypes.includes(spec.type) ? refs : [] });
+  const outputs = config.outputs.map(named);
+  if (config.push) {
+    const image = outputs.find((output) => output.type === 'image' || output.type === 'registry');
+    if (!image) outputs.push(named({ type: 'registry', attrs: [] }));
+    else if (attrValue(image, 'push') === undefined && image.type === 'image') image.attrs = [...image.attrs, { key: 'push', value: 'true' }];
   }
-  if (load && !result.some((spec) => csvField(spec, 'type') === 'docker')) result.push('type=docker');
-  return result;
+  if (config.load && !outputs.some((output) => output.type === 'docker')) outputs.push(named({ type: 'docker', attrs: [] }));
+  return outputs;
 }
 
-function pairs(items: KeyValue[], env: Env, option: string, notices: string[]): string[] {
-  const result: string[] = [];
+function pairs(items: KeyValue[], env: Env, option: string, notices: string[]): Pair[] {
+  const result: Pair[] = [];
   for (const item of items) {
     const value = item.fromEnv ? env[item.key] : item.value;
     if (value === undefined) {
       notices.push(`${option}: ${item.key} is not set in the environment; not passed`);
       continue;
     }
-    result.push(`${item.key}=${value}`);
+    result.push({ key: item.key, value });
   }
   return result;
+}
+
+export function pairText(pair: Pair): string {
+  return `${pair.key}=${pair.value}`;
 }

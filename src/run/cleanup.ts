@@ -1,12 +1,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CleanupStep } from '../plan/step';
 import { exec } from './exec';
 import { log } from './log';
-
-export interface CleanupStep {
-  argv: string[];
-  title: string;
-}
 
 const manifest = (stateDir: string) => join(stateDir, 'cleanup.json');
 

@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 
 export interface ExecOptions {
   env?: NodeJS.ProcessEnv;
-  cwd?: string;
   input?: string;
   /** Collect stdout instead of passing it through. */
   capture?: boolean;
@@ -36,7 +35,6 @@ export function exec(argv: string[], options: ExecOptions = {}): Promise<ExecRes
     const tee = options.tailLines !== undefined;
     const child = spawn(argv[0], argv.slice(1), {
       env: options.env ?? process.env,
-      cwd: options.cwd,
       stdio: options.quiet
         ? 'ignore'
         : [options.input === undefined ? 'inherit' : 'pipe', options.capture || tee ? 'pipe' : 'inherit', tee ? 'pipe' : 'inherit'],

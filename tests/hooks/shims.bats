@@ -143,6 +143,14 @@ STUB
   assert_output --partial 'push: expected a boolean, got string "maybe"'
 }
 
+@test "environment hook refuses an exporter spec buildx would refuse, naming the option, before the checkout" {
+  export BUILDKITE_PLUGIN_CONFIGURATION='{"outputs":["type=local,dest=\"a,b\""]}'
+  run agent_hook environment
+  assert_failure 1
+  assert_output --partial 'outputs[0]: bare " in a field that is not quoted'
+  assert_equal "$(after_env BUILDKIT_PLUGIN_STATE_DIR)" ""
+}
+
 @test "command hook in dry-run prints the exact build command and exports nothing" {
   export BUILDKITE_PLUGIN_CONFIGURATION='{"image":"127.0.0.1:5000/app","tags":["1"],"build-args":{"A":"x y"},"dry-run":true,"oci-labels":false}'
   export BUILDKITE_COMMAND='touch "$BATS_TEST_TMPDIR/ran"'

@@ -1,8 +1,8 @@
 // Lets jest import plugin.yml the way the esbuild bundle does: as a parsed module.
-const YAML = require('yaml');
+const { yamlModuleJson } = require('../../scripts/config-validator.cjs');
 
 module.exports = {
   process(source) {
-    return { code: `module.exports = ${JSON.stringify(YAML.parse(source))};` };
+    return { code: `module.exports = ${yamlModuleJson(source)};` };
   },
 };

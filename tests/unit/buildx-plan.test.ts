@@ -4,18 +4,31 @@ import { readBuildMetadata } from '../../src/report/build-metadata';
 import { scratchDir } from '../support/scratch';
 import { pluginEnv } from '../../src/cli/plugin-env';
 import { loadConfig } from '../../src/config/load-config';
-import { Probes, planJob } from '../../src/plan/plan';
+import { Facts } from '../../src/engines/engine';
+import { planBuildRequest } from '../../src/plan/build-request';
+import { planJob } from '../../src/plan/plan';
+import { versionWarnings } from '../../src/plan/version-warnings';
 
 const stateDir = '/state/job';
 const now = new Date('2026-01-02T03:04:05Z');
 const meta = ['--metadata-file', `${stateDir}/build-metadata.json`];
 
-/** Plans with automatic OCI labels off unless the case is about them. */
-function planFor(config: Record<string, unknown>, env: Record<string, string> = {}, probes: Partial<Probes> = {}) {
-  const loaded = loadConfig(pluginEnv('buildkit#v1', { 'oci-labels': false, ...config }, 'json'));
+/** The plan, its notices (configuration's first) and version warnings, as the command hook makes them. */
+function planWith(config: Record<string, unknown>, env: Record<string, string> = {}, facts: Facts = {}) {
+  const loaded = loadConfig(pluginEnv('buildkit#v1', config, 'json'));
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
-  return planJob(loaded.config, env, stateDir, { docker: true, now, ...probes });
+  const allFacts = { dockerCli: true, ...facts };
+  const plan = planJob(loaded.config, planBuildRequest(loaded.config, env, stateDir, now), env, allFacts);
+  const warnings = versionWarnings(plan.request, { buildx: allFacts.buildxVersion, buildkit: plan.buildkitVersion });
+  return { ...plan, notices: [...loaded.notices, ...plan.notices], warnings };
 }
+
+/** Plans with automatic OCI labels off unless the case is about them. */
+function planFor(config: Record<string, unknown>, env: Record<string, string> = {}, facts: Facts = {}) {
+  return planWith({ 'oci-labels': false, ...config }, env, facts);
+}
+
+const setupArgv = (plan: { setup: Array<{ argv: string[] }> }) => plan.setup.map((step) => step.argv);
 
 function argvFor(config: Record<string, unknown>, env: Record<string, string> = {}): string[] {
   return planFor(config, env).build.argv;
@@ -57,7 +70,9 @@ describe('docker buildx build argv, option by option', () => {
     ['provenance attributes', { provenance: 'mode=max' }, ['--provenance=mode=max', ...meta, '.']],
     ['sbom true', { sbom: true }, ['--sbom=true', ...meta, '.']],
     ['outputs: one local spec, kept whole', { outputs: ['type=local,dest=out'] }, ['--output', 'type=local,dest=out', ...meta, '.']],
-    ['outputs string: one spec per line', { outputs: 'type=local,dest="a,b"\ntype=tar,dest=img.tar' }, ['--output', 'type=local,dest="a,b"', '--output', 'type=tar,dest=img.tar', ...meta, '.']],
+    ['outputs string: one spec per line', { outputs: 'type=local,"dest=a,b"\ntype=tar,dest=img.tar' }, ['--output', 'type=local,"dest=a,b"', '--output', 'type=tar,dest=img.tar', ...meta, '.']],
+    ['outputs: a path alone is a local dest, as buildx reads -o', { outputs: ['dist'] }, ['--output', 'type=local,dest=dist', ...meta, '.']],
+    ['outputs: quotes inside a field are written back the way buildx reads them', { outputs: ['type=tar,"dest=say ""hi"".tar"'] }, ['--output', 'type=tar,"dest=say ""hi"".tar"', ...meta, '.']],
     [
       'outputs + push marks the image output',
       { image: 'r/app', push: true, outputs: ['type=image,compression=zstd'] },
@@ -95,9 +110,7 @@ describe('docker buildx build argv, option by option', () => {
   });
 
   test('a bare build-arg takes its value from the job environment, or is left out with a notice', () => {
-    const loaded = loadConfig(pluginEnv('buildkit#v1', { 'build-args': ['TOKENLESS', 'MISSING'] }, 'json'));
-    if (!loaded.ok) throw new Error('invalid');
-    const plan = planJob(loaded.config, { TOKENLESS: 'from env' }, stateDir, { docker: true, now });
+    const plan = planFor({ 'build-args': ['TOKENLESS', 'MISSING'] }, { TOKENLESS: 'from env' });
     expect(plan.build.argv).toContain('TOKENLESS=from env');
     expect(plan.build.argv.join(' ')).not.toContain('MISSING');
     expect(plan.notices).toEqual(['build-args: MISSING is not set in the environment; not passed']);
@@ -111,23 +124,19 @@ describe('docker buildx build argv, option by option', () => {
   });
 
   test('sanitised tags are announced', () => {
-    const loaded = loadConfig(pluginEnv('buildkit#v1', { image: 'r/app', tags: ['feature/x'] }, 'json'));
-    if (!loaded.ok) throw new Error('invalid');
-    expect(planJob(loaded.config, {}, stateDir, { docker: true, now }).notices).toEqual([
+    expect(planFor({ image: 'r/app', tags: ['feature/x'] }).notices).toEqual([
       'tags[0]: "feature/x" is not a valid tag; using "feature-x"',
     ]);
   });
 
   test('no docker CLI: a clear error', () => {
-    const loaded = loadConfig({});
-    if (!loaded.ok) throw new Error('invalid');
-    expect(() => planJob(loaded.config, {}, stateDir, { docker: false, now })).toThrow(/no BuildKit engine found: the docker CLI is not on PATH/);
+    expect(() => planFor({}, {}, { dockerCli: false })).toThrow(/no BuildKit engine found: the docker CLI is not on PATH/);
   });
 
   test('a pushing output counts as a push (for retries and the report)', () => {
-    expect(planFor({ image: 'r/a', outputs: ['type=image,push=true'] }).push).toBe(true);
-    expect(planFor({ image: 'r/a', outputs: ['type=registry'] }).push).toBe(true);
-    expect(planFor({ image: 'r/a', outputs: ['type=image,push=false', 'type=local,dest=x'] }).push).toBe(false);
+    expect(planFor({ image: 'r/a', outputs: ['type=image,push=true'] }).request.pushes).toBe(true);
+    expect(planFor({ image: 'r/a', outputs: ['type=registry'] }).request.pushes).toBe(true);
+    expect(planFor({ image: 'r/a', outputs: ['type=image,push=false', 'type=local,dest=x'] }).request.pushes).toBe(false);
   });
 
   test('loading drops requested attestations with a notice', () => {
@@ -165,9 +174,7 @@ describe('automatic OCI labels', () => {
   });
 
   test('on by default, off with oci-labels: false', () => {
-    const loaded = loadConfig(pluginEnv('buildkit#v1', {}, 'json'));
-    if (!loaded.ok) throw new Error('invalid');
-    expect(labelsOf(planJob(loaded.config, env, stateDir, { docker: true, now }).build.argv)).toHaveLength(4);
+    expect(labelsOf(planWith({}, env).build.argv)).toHaveLength(4);
     expect(labelsOf(planFor({}, env).build.argv)).toEqual([]);
   });
 });
@@ -177,31 +184,38 @@ describe('builder choice by image store', () => {
   const container = (name: string) => ['docker', 'buildx', 'create', '--name', name, '--driver', 'docker-container', '--bootstrap'];
 
   test('containerd store: the docker driver builds several platforms itself', () => {
-    const plan = planFor({ platforms: ['linux/amd64', 'linux/arm64'] }, jobEnv, { imageStore: 'containerd' });
-    expect(plan.builder).toEqual({ driver: 'docker' });
+    const plan = planFor({ platforms: ['linux/amd64', 'linux/arm64'] }, jobEnv, { imageStore: 'containerd' as const });
+    expect(plan.engine.name).toBe('docker');
+    expect(plan.setup).toEqual([]);
+    expect(plan.cleanups).toEqual([]);
     expect(plan.build.argv).not.toContain('--builder');
   });
 
   test('classic store + several platforms: a per-job docker-container builder, with a notice', () => {
-    const plan = planFor({ platforms: ['linux/amd64', 'linux/arm64'] }, jobEnv, { imageStore: 'classic' });
-    expect(plan.builder).toMatchObject({ driver: 'docker-container', name: 'buildkite-0190-abc', create: container('buildkite-0190-abc'), remove: ['docker', 'buildx', 'rm', '--force', 'buildkite-0190-abc'] });
+    const plan = planFor({ platforms: ['linux/amd64', 'linux/arm64'] }, jobEnv, { imageStore: 'classic' as const });
+    const remove = ['docker', 'buildx', 'rm', '--force', 'buildkite-0190-abc'];
+    expect(plan.engine.name).toBe('docker-container');
+    // A builder of the same name left by a crashed job is removed first; pre-exit removes this one.
+    expect(setupArgv(plan)).toEqual([remove, container('buildkite-0190-abc')]);
+    expect(plan.setup[0]).toMatchObject({ quiet: true, cleanup: { argv: remove } });
+    expect(plan.cleanups).toEqual([{ argv: remove, title: 'removing builder buildkite-0190-abc' }]);
     expect(plan.build.argv.slice(0, 7)).toEqual(['docker', 'buildx', 'build', '--progress', 'plain', '--builder', 'buildkite-0190-abc']);
     expect(plan.notices).toContain('using a per-job docker-container builder (buildkite-0190-abc): the engine\'s classic image store cannot do a multi-platform build');
   });
 
   test('classic store + an OCI output also needs the container builder', () => {
-    expect(planFor({ outputs: ['type=oci,dest=x.tar'] }, jobEnv, { imageStore: 'classic' }).builder.driver).toBe('docker-container');
-    expect(planFor({ outputs: ['type=local,dest=x'] }, jobEnv, { imageStore: 'classic' }).builder.driver).toBe('docker');
+    expect(planFor({ outputs: ['type=oci,dest=x.tar'] }, jobEnv, { imageStore: 'classic' as const }).engine.name).toBe('docker-container');
+    expect(planFor({ outputs: ['type=local,dest=x'] }, jobEnv, { imageStore: 'classic' as const }).engine.name).toBe('docker');
   });
 
   test('classic store + requested attestations needs the container builder, unless the image is loaded', () => {
-    expect(planFor({ provenance: 'mode=max' }, jobEnv, { imageStore: 'classic' }).builder.driver).toBe('docker-container');
-    expect(planFor({ sbom: true, load: true }, jobEnv, { imageStore: 'classic' }).builder.driver).toBe('docker');
-    expect(planFor({ provenance: false }, jobEnv, { imageStore: 'classic' }).builder.driver).toBe('docker');
+    expect(planFor({ provenance: 'mode=max' }, jobEnv, { imageStore: 'classic' as const }).engine.name).toBe('docker-container');
+    expect(planFor({ sbom: true, load: true }, jobEnv, { imageStore: 'classic' as const }).engine.name).toBe('docker');
+    expect(planFor({ provenance: false }, jobEnv, { imageStore: 'classic' as const }).engine.name).toBe('docker');
   });
 
   test('driver: docker on a classic store refuses a multi-platform build and names both fixes', () => {
-    expect(() => planFor({ platforms: 'linux/amd64,linux/arm64', builder: { driver: 'docker' } }, jobEnv, { imageStore: 'classic' })).toThrow(
+    expect(() => planFor({ platforms: 'linux/amd64,linux/arm64', builder: { driver: 'docker' } }, jobEnv, { imageStore: 'classic' as const })).toThrow(
       /classic image store cannot do a multi-platform build\. Either enable the containerd image store .*containerd-snapshotter.* or let the plugin use a per-job builder \(builder.driver: auto or docker-container\)/,
     );
   });
@@ -211,23 +225,24 @@ describe('builder choice by image store', () => {
       { builder: { driver: 'docker-container', name: 'shared', image: 'moby/buildkit:v0.13.2', 'driver-opts': ['network=host', 'memory=2g'], 'buildkitd-flags': '--debug --allow-insecure-entitlement network.host', keep: true } },
       jobEnv,
     );
-    expect(plan.builder).toEqual({
-      driver: 'docker-container',
-      name: 'shared',
-      inspect: ['docker', 'buildx', 'inspect', 'shared'],
-      create: [
+    expect(plan.engine.name).toBe('docker-container');
+    expect(setupArgv(plan)).toEqual([
+      [
         'docker', 'buildx', 'create', '--name', 'shared', '--driver', 'docker-container', '--driver-opt', 'image=moby/buildkit:v0.13.2',
         '--driver-opt', 'network=host', '--driver-opt', 'memory=2g', '--buildkitd-flags', '--debug --allow-insecure-entitlement network.host', '--bootstrap',
       ],
-      remove: undefined,
-      notice: undefined,
-    });
+    ]);
+    // Reused when it exists, or when another job creates it at the same moment; never removed.
+    expect(plan.setup[0]?.reuseIf?.argv).toEqual(['docker', 'buildx', 'inspect', 'shared']);
+    expect(plan.setup[0]?.doneByOtherJob?.text).toBe('existing instance for "shared"');
+    expect(plan.cleanups).toEqual([]);
+    expect(plan.notices).toEqual([]);
   });
 
   test('keep without a name is refused: every job would leave another builder running', () => {
     expect(() => planFor({ builder: { driver: 'docker-container', keep: true } }, jobEnv)).toThrow(/builder\.keep: .*set builder\.name too/);
-    expect(() => planFor({ platforms: 'linux/amd64,linux/arm64', builder: { keep: true } }, jobEnv, { imageStore: 'containerd' })).toThrow(/builder\.keep/);
-    expect(planFor({ builder: { driver: 'docker-container', keep: false } }, jobEnv).builder.remove).toEqual(['docker', 'buildx', 'rm', '--force', 'buildkite-0190-abc']);
+    expect(() => planFor({ platforms: 'linux/amd64,linux/arm64', builder: { keep: true } }, jobEnv, { imageStore: 'containerd' as const })).toThrow(/builder\.keep/);
+    expect(planFor({ builder: { driver: 'docker-container', keep: false } }, jobEnv).cleanups.map((c) => c.argv)).toEqual([['docker', 'buildx', 'rm', '--force', 'buildkite-0190-abc']]);
   });
 });
 
@@ -237,7 +252,6 @@ describe('bake', () => {
       { bake: { files: ['docker-bake.hcl', 'ci.hcl'], targets: ['app', 'worker'], set: 'app.args.A=1,2\n*.platform=linux/amd64' }, push: true, 'no-cache': true },
       {},
     );
-    expect(plan.bake).toBe(true);
     expect(plan.build.argv).toEqual([
       'docker', 'buildx', 'bake', '--progress', 'plain', '--file', 'docker-bake.hcl', '--file', 'ci.hcl', '--set', 'app.args.A=1,2',
       '--set', '*.platform=linux/amd64', '--push', '--no-cache', ...meta, 'app', 'worker',
@@ -312,7 +326,7 @@ describe('version gates warn, never fail', () => {
 
   test("the engine's BuildKit version says nothing about a per-job builder's", () => {
     const config = { image: 'r/a', push: true, outputs: ['type=local,dest=x'], platforms: ['linux/amd64', 'linux/arm64'] };
-    const probes = { buildxVersion: '0.13.1', buildkitVersion: '0.12.5', imageStore: 'classic' as const };
-    expect(planFor(config, { BUILDKITE_JOB_ID: 'j' }, probes).warnings).toEqual([]);
+    const facts = { buildxVersion: '0.13.1', buildkitVersion: '0.12.5', imageStore: 'classic' as const };
+    expect(planFor(config, { BUILDKITE_JOB_ID: 'j' }, facts).warnings).toEqual([]);
   });
 });

@@ -12,6 +12,7 @@ const defaults = {
   buildArgs: [],
   labels: [],
   tags: [],
+  refs: [],
   push: false,
   noCache: false,
   progress: 'plain',
@@ -47,7 +48,7 @@ describe('loadConfig: JSON and flattened forms agree', () => {
       'every build option',
       {
         image: 'r/app', tags: ['1'], push: true, load: true, pull: true, platforms: ['linux/amd64', 'linux/arm64'],
-        outputs: ['type=local,dest="a,b"', 'type=tar,dest=x.tar'], 'build-contexts': ['base=docker-image://alpine:3'],
+        outputs: ['type=local,"dest=a,b"', 'type=tar,dest=x.tar'], 'build-contexts': ['base=docker-image://alpine:3'],
         annotations: ['index:A=1'], 'shm-size': '2g', 'add-hosts': ['db:127.0.0.1'], ulimit: ['nofile=1024:1024'],
         provenance: 'mode=max', sbom: false, 'oci-labels': false, retries: 5,
         builder: { driver: 'docker-container', name: 'b1', image: 'moby/buildkit:v0.13.2', 'driver-opts': ['network=host'], 'buildkitd-flags': '--debug', keep: true },
@@ -59,19 +60,20 @@ describe('loadConfig: JSON and flattened forms agree', () => {
     const json = load(config, 'json');
     const flattened = load(config, 'flattened');
     expect(json.ok).toBe(true);
-    expect(flattened).toEqual({ ...json, source: 'flattened' });
+    expect(flattened.ok && flattened.config).toEqual(json.ok && json.config);
+    expect(flattened.ok && flattened.source).toBe('flattened');
   });
 
   test.each(['buildkit#v1', 'my-org/buildkit#v1', 'github.com/my-org/buildkit-buildkite-plugin#v1.2.3', './.buildkite/plugins/buildkit'])(
     'flattened variables of %s are found',
     (key) => {
       const result = load({ target: 'runtime', tags: ['r/a:1'] }, 'flattened', key);
-      expect(result).toEqual({ ok: true, source: 'flattened', config: { ...defaults, target: 'runtime', tags: ['r/a:1'] } });
+      expect(result).toEqual({ ok: true, source: 'flattened', notices: [], config: { ...defaults, target: 'runtime', tags: ['r/a:1'], refs: ['r/a:1'] } });
     },
   );
 
   test('defaults are applied', () => {
-    expect(load({}, 'json')).toEqual({ ok: true, source: 'json', config: defaults });
+    expect(load({}, 'json')).toEqual({ ok: true, source: 'json', notices: [], config: defaults });
   });
 
   test('map keys keep their case only in the JSON form (the agent upper-cases flattened keys)', () => {
@@ -86,7 +88,9 @@ describe('loadConfig: JSON and flattened forms agree', () => {
 
   test("the agent's single-underscore copies of names with runs of underscores are not extra options", () => {
     const config = { 'build-args': { MY__VAR: 'x', OTHER: 'y' } };
-    expect(load(config, 'flattened')).toEqual({ ...load(config, 'json'), source: 'flattened' });
+    const flattened = load(config, 'flattened');
+    const json = load(config, 'json');
+    expect(flattened.ok && flattened.config).toEqual(json.ok && json.config);
   });
 
   test('the JSON form wins when both are present', () => {
@@ -172,5 +176,54 @@ describe('loadConfig: every problem at once, with option paths', () => {
       ok: false,
       errors: [expect.stringMatching(/^BUILDKITE_PLUGIN_CONFIGURATION is not valid JSON/)],
     });
+  });
+});
+
+describe('loadConfig: one source of truth per fact', () => {
+  const errorsOf = (config: Record<string, unknown>, form: 'json' | 'flattened' = 'json') => {
+    const result = load(config, form);
+    if (result.ok) throw new Error('expected errors');
+    return result.errors;
+  };
+
+  test('map keys are checked as list keys are', () => {
+    expect(errorsOf({ 'build-args': { 'A B': 'x', '': 'y', OK: 'z' } })).toEqual([
+      'build-args: expected map keys that are not empty and have no spaces; got "A B"',
+      'build-args: expected map keys that are not empty and have no spaces; got ""',
+    ]);
+    expect(errorsOf({ 'build-args': ['A B=x'] })).toEqual(['build-args[0]: expected KEY=VALUE or KEY with a non-empty key without spaces; got "A B=x"']);
+  });
+
+  test('a map from the flattened form says its keys were upper-cased; the JSON form says nothing', () => {
+    const config = { 'build-args': { node_env: 'production' }, labels: ['a=b'] };
+    expect(load(config, 'flattened')).toMatchObject({
+      ok: true,
+      notices: ["build-args: the agent's flattened variables upper-case map keys (NODE_ENV); an agent >= 3.28 sends the configuration as JSON too, which keeps their case"],
+    });
+    expect(load(config, 'json')).toMatchObject({ ok: true, notices: [] });
+  });
+
+  test('outputs are parsed once, and a spec buildx would refuse fails here with its option path', () => {
+    expect(errorsOf({ outputs: ['type=local,dest=ok', 'type=local,"dest=x', 'type=local,dest="a,b"'] })).toEqual([
+      'outputs[1]: unterminated quote in the field at column 12; got "type=local,\\"dest=x"',
+      'outputs[2]: bare " in a field that is not quoted, at column 17 (quote the whole field: "key=value"); got "type=local,dest=\\"a,b\\""',
+    ]);
+    const result = load({ outputs: 'type=local,"dest=a,b"' }, 'flattened');
+    expect(result.ok && result.config.outputs).toEqual([{ type: 'local', attrs: [{ key: 'dest', value: 'a,b' }] }]);
+  });
+
+  test('attestation attributes are parsed once', () => {
+    const result = load({ provenance: 'mode=max,builder-id=ci', sbom: false }, 'json');
+    expect(result.ok && [result.config.provenance, result.config.sbom]).toEqual([
+      { enabled: true, attrs: [{ key: 'mode', value: 'max' }, { key: 'builder-id', value: 'ci' }] },
+      { enabled: false },
+    ]);
+    expect(errorsOf({ provenance: 'max' })).toEqual(['provenance: expected true, false or key=value attributes such as mode=max; got "max"']);
+  });
+
+  test('image refs are resolved once, in the configuration', () => {
+    const result = load({ image: 'r/app', tags: ['1', 'feature/x', 'other.example.com/x:2'] }, 'json');
+    expect(result.ok && result.config.refs).toEqual(['r/app:1', 'r/app:feature-x', 'other.example.com/x:2']);
+    expect(result.ok && result.notices).toEqual(['tags[1]: "feature/x" is not a valid tag; using "feature-x"']);
   });
 });

@@ -1,22 +1,59 @@
-import { parseCsvFields } from '../../src/plan/csv';
-import { sanitizeTag } from '../../src/plan/image-refs';
+import { readCsvRecord, writeCsvRecord } from '../../src/config/csv';
+import { parseExporterSpec } from '../../src/config/exporter';
+import { sanitizeTag } from '../../src/config/image-refs';
 import { sourceUrl } from '../../src/plan/oci-labels';
-import { parseBuildkitVersion, parseBuildxVersion, versionSatisfies } from '../../src/plan/version-gates';
+import { parseBuildkitVersion, parseBuildxVersion, versionSatisfies } from '../../src/plan/version-warnings';
 
-describe('parseCsvFields (exporter specs, as buildx reads them)', () => {
-  test.each<[string, Array<[string, string]>]>([
-    ['type=local,dest=out', [['type', 'local'], ['dest', 'out']]],
-    ['type=local,dest="a,b"', [['type', 'local'], ['dest', 'a,b']]],
-    ['"type=image,name=r/a:1,r/a:2",push=true', [['type', 'image,name=r/a:1,r/a:2'], ['push', 'true']]],
-    ['type=tar,dest="say ""hi"""', [['type', 'tar'], ['dest', 'say "hi"']]],
-    ['type=local, dest = out ,', [['type', 'local'], ['dest', ' out']]],
-    ['type=registry,annotation="a\nb"', [['type', 'registry'], ['annotation', 'a\nb']]],
-  ])('%s', (spec, fields) => {
-    expect(parseCsvFields(spec).map((f) => [f.key, f.value])).toEqual(fields);
+describe("CSV records as Go's encoding/csv reads them (buildx and buildctl specs)", () => {
+  test.each<[string, string[]]>([
+    ['type=local,dest=out', ['type=local', 'dest=out']],
+    ['type=local,"dest=a,b"', ['type=local', 'dest=a,b']],
+    ['"type=image,name=r/a:1,r/a:2",push=true', ['type=image,name=r/a:1,r/a:2', 'push=true']],
+    ['type=tar,"dest=say ""hi"""', ['type=tar', 'dest=say "hi"']],
+    ['type=local, dest = out ,', ['type=local', ' dest = out ', '']],
+    ['type=registry,"annotation=a\nb"', ['type=registry', 'annotation=a\nb']],
+    ['a,,b', ['a', '', 'b']],
+    ['""', ['']],
+    ['first\nsecond', ['first']],
+  ])('%j', (spec, fields) => {
+    expect(readCsvRecord(spec)).toEqual(fields);
   });
 
-  test('an unterminated quote is an error', () => {
-    expect(() => parseCsvFields('type=local,dest="x')).toThrow(/unterminated quote/);
+  test.each([
+    ['type=local,dest="a,b"', /bare " in a field that is not quoted, at column 17/],
+    ['a"b"c', /bare " in a field that is not quoted, at column 2/],
+    ['type=local,"dest=x', /unterminated quote in the field at column 12/],
+    ['"a"b,c', /extraneous or missing " in the quoted field at column 1/],
+    [' "a"', /bare "/],
+  ])('%j is an error', (spec, message) => {
+    expect(() => readCsvRecord(spec)).toThrow(message);
+  });
+
+  test.each<[string[], string]>([
+    [['type=local', 'dest=out'], 'type=local,dest=out'],
+    [['type=local', 'dest=a,b'], 'type=local,"dest=a,b"'],
+    [['dest=say "hi"'], '"dest=say ""hi"""'],
+    [['annotation=a\nb'], '"annotation=a\nb"'],
+    [[' lead'], '" lead"'],
+    [['\\.'], '"\\."'],
+    [['', 'x'], ',x'],
+  ])('writes %j as %j, and reads it back', (fields, text) => {
+    expect(writeCsvRecord(fields)).toBe(text);
+    expect(readCsvRecord(text)).toEqual(fields);
+  });
+});
+
+describe('exporter specs', () => {
+  test('type and fields, in order; keys are lower-cased as buildx does', () => {
+    expect(parseExporterSpec('type=image,Name=r/a,push=true')).toEqual({ type: 'image', attrs: [{ key: 'name', value: 'r/a' }, { key: 'push', value: 'true' }] });
+  });
+
+  test.each([
+    ['type=local,dest', /expected key=value fields; got "dest"/],
+    ['dest=out', /expected a type= field/],
+    ['-', /standard output/],
+  ])('%j is refused', (spec, message) => {
+    expect(() => parseExporterSpec(spec)).toThrow(message);
   });
 });
 
@@ -49,6 +86,8 @@ describe('tags and versions', () => {
     expect(versionSatisfies('0.13.1+ds1', '0.13.0')).toBe(true);
     expect(versionSatisfies('0.9.10', '0.10.0')).toBe(false);
     expect(versionSatisfies('1.0.0', '0.13.0')).toBe(true);
+    expect(versionSatisfies('0.13.0-rc1', '0.13.0')).toBe(false);
+    expect(versionSatisfies('0.17.1-desktop.1', '0.13.0')).toBe(true);
     expect(parseBuildkitVersion('Status:           running\nBuildKit version: v0.13.2\nPlatforms: linux/amd64')).toBe('0.13.2');
     expect(parseBuildkitVersion('BuildKit version: v0.0.0+unknown')).toBeUndefined();
     expect(parseBuildkitVersion('Buildkit:  v0.12.5')).toBe('0.12.5');

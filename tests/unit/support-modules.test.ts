@@ -6,7 +6,7 @@ import { flatten } from '../../src/cli/plugin-env';
 import { buildAnnotation, failureAnnotation } from '../../src/report/annotation';
 import { readBuildMetadata } from '../../src/report/build-metadata';
 import { annotationContext, metaDataKeys } from '../../src/report/meta-data-keys';
-import { diagnoseBuildFailure } from '../../src/run/diagnose';
+import { dockerHint } from '../../src/engines/docker-hints';
 import { writeExports } from '../../src/run/exports';
 import { shellCommand } from '../../src/run/shell-quote';
 import { stateDirPath } from '../../src/run/state-dir';
@@ -96,15 +96,15 @@ describe('state directory', () => {
   });
 });
 
-describe('diagnoseBuildFailure', () => {
+describe('dockerHint', () => {
   test.each([
     ['ERROR: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?', /no Docker engine answered/],
     ["docker: 'buildx' is not a docker command.", /no buildx plugin/],
   ])('%s', (line, hint) => {
-    expect(diagnoseBuildFailure(['#0 building', line])).toMatch(hint);
+    expect(dockerHint(['#0 building', line])).toMatch(hint);
   });
 
   test('a build failure of the build itself gets no hint', () => {
-    expect(diagnoseBuildFailure(['ERROR: failed to solve: process "/bin/sh -c exit 7" did not complete successfully: exit code: 7'])).toBeUndefined();
+    expect(dockerHint(['ERROR: failed to solve: process "/bin/sh -c exit 7" did not complete successfully: exit code: 7'])).toBeUndefined();
   });
 });

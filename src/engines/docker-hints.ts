@@ -1,5 +1,5 @@
 /** A hint for failures whose cause is the agent, not the build: what the user can do about it. */
-export function diagnoseBuildFailure(outputTail: string[]): string | undefined {
+export function dockerHint(outputTail: string[]): string | undefined {
   const text = outputTail.join('\n');
   if (/Cannot connect to the Docker daemon|error during connect|docker\.sock: connect: (no such file|permission denied)/i.test(text)) {
     return (

@@ -1,0 +1,61 @@
+import { formatExporterSpec, formatFields } from '../config/exporter';
+import { Attestation, Config } from '../config/types';
+import { BuildRequest, pairText } from '../plan/build-request';
+
+/** argv of `docker buildx build`, on the named builder or the engine's own. */
+export function buildxBuildArgv(request: BuildRequest, builder?: string): string[] {
+  const args = ['docker', 'buildx', 'build', '--progress', request.progress];
+  if (builder) args.push('--builder', builder);
+  if (request.dockerfile) args.push('--file', request.dockerfile);
+  if (request.target) args.push('--target', request.target);
+  if (request.platforms.length > 0) args.push('--platform', request.platforms.join(','));
+  for (const arg of request.buildArgs) args.push('--build-arg', pairText(arg));
+  for (const label of request.labels) args.push('--label', pairText(label));
+  for (const context of request.buildContexts) args.push('--build-context', pairText(context));
+  for (const annotation of request.annotations) args.push('--annotation', pairText(annotation));
+  if (request.network) args.push('--network', request.network);
+  if (request.shmSize) args.push('--shm-size', request.shmSize);
+  for (const host of request.addHosts) args.push('--add-host', host);
+  for (const ulimit of request.ulimits) args.push('--ulimit', ulimit);
+  // buildx names every image output after the --tag flags.
+  for (const ref of request.refs) args.push('--tag', ref);
+  if (request.explicitOutputs) {
+    for (const output of request.outputs) args.push('--output', formatExporterSpec(output));
+  } else {
+    if (request.pushes) args.push('--push');
+    if (request.loads) args.push('--load');
+  }
+  args.push(...attestationArgs('provenance', request.provenance), ...attestationArgs('sbom', request.sbom));
+  if (request.pull) args.push('--pull');
+  if (request.noCache) args.push('--no-cache');
+  args.push('--metadata-file', request.metadataFile);
+  // A context starting with `-` would read as a flag.
+  args.push(request.context.startsWith('-') ? `./${request.context}` : request.context);
+  return args;
+}
+
+/**
+ * argv of `docker buildx bake`. The bake files describe the builds; the plugin adds its
+ * labels to every target and its run-wide flags.
+ */
+export function buildxBakeArgv(config: Config, request: BuildRequest, builder?: string): string[] {
+  const bake = config.bake ?? { files: [], targets: [], set: [] };
+  const args = ['docker', 'buildx', 'bake', '--progress', request.progress];
+  if (builder) args.push('--builder', builder);
+  for (const file of bake.files) args.push('--file', file);
+  for (const label of request.labels) args.push('--set', `*.labels.${pairText(label)}`);
+  for (const set of bake.set) args.push('--set', set);
+  if (request.pushes) args.push('--push');
+  if (request.loads) args.push('--load');
+  if (request.pull) args.push('--pull');
+  if (request.noCache) args.push('--no-cache');
+  args.push('--metadata-file', request.metadataFile);
+  args.push(...bake.targets);
+  return args;
+}
+
+function attestationArgs(name: string, value: Attestation): string[] {
+  if (value === undefined) return [];
+  if (!value.enabled) return [`--${name}=false`];
+  return [`--${name}=${value.attrs.length === 0 ? 'true' : formatFields(value.attrs)}`];
+}

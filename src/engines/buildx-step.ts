@@ -1,0 +1,23 @@
+import { BuildRequest } from '../plan/build-request';
+import { Step } from '../plan/step';
+import { isTransientPushFailure } from '../run/retry';
+import { buildxBakeArgv, buildxBuildArgv } from './buildx-args';
+import { EngineInput } from './engine';
+
+/** The build (or bake) step on a buildx builder: the engine's own, or the named one. */
+export function buildxStep({ config, request }: EngineInput, builder?: string): Step {
+  const title = config.bake
+    ? `:docker: Baking ${config.bake.targets.length > 0 ? config.bake.targets.join(', ') : 'the default group'}`
+    : `:docker: Building ${request.refs.length > 0 ? request.refs.join(', ') : request.context}`;
+  return {
+    title,
+    group: title,
+    argv: config.bake ? buildxBakeArgv(config, request, builder) : buildxBuildArgv(request, builder),
+    retry: pushRetry(request, config.retries),
+  };
+}
+
+function pushRetry(request: BuildRequest, attempts: number): Step['retry'] {
+  if (!request.pushes || attempts === 0) return undefined;
+  return { attempts, when: isTransientPushFailure, what: 'the push failed with a transient registry error' };
+}

@@ -1,0 +1,15 @@
+import { BuildRequest } from '../plan/build-request';
+
+/**
+ * What the Docker engine's classic (overlay2) image store cannot do with buildx's docker
+ * driver, for this build. The containerd image store can do all of it.
+ */
+export function classicStoreLimits(request: BuildRequest): string[] {
+  const reasons: string[] = [];
+  if (request.platforms.length > 1) reasons.push('a multi-platform build');
+  if (request.outputs.some((output) => output.type === 'oci')) reasons.push('an OCI layout output');
+  if (request.provenance?.enabled || request.sbom?.enabled) reasons.push('attestations (provenance/sbom)');
+  // Checked on a classic engine: the build succeeds but the pushed manifest has none.
+  if (request.annotations.length > 0) reasons.push('annotations');
+  return reasons;
+}

@@ -1,0 +1,22 @@
+import { versionMatters } from '../plan/version-gates';
+import { buildxStep } from './buildx-step';
+import { classicStoreLimits } from './classic-store';
+import { dockerHint } from './docker-hints';
+import { Engine, Fact } from './engine';
+
+/** The Docker engine's own BuildKit, through buildx's `docker` driver. */
+export const dockerEngine: Engine = {
+  name: 'docker',
+  facts({ config, request }) {
+    const facts: Fact[] = [];
+    if (classicStoreLimits(request).length > 0) facts.push('imageStore');
+    if (!config.dryRun && versionMatters(request, 'buildx')) facts.push('buildxVersion');
+    if (!config.dryRun && versionMatters(request, 'BuildKit')) facts.push('buildkitVersion');
+    return facts;
+  },
+  limits: ({ request }, facts) => (facts.imageStore === 'classic' ? classicStoreLimits(request) : []),
+  setup: () => [],
+  build: (input) => buildxStep(input),
+  buildkitVersion: (facts) => facts.buildkitVersion,
+  hint: dockerHint,
+};

@@ -1,0 +1,59 @@
+import { AgentClient } from '../agent/buildkite-agent';
+import { formatFields } from '../config/exporter';
+import { Config } from '../config/types';
+import { BuildRequest } from '../plan/build-request';
+import { buildAnnotation } from './annotation';
+import { BuildResult } from './build-metadata';
+import { annotationContext, metaDataKeys } from './meta-data-keys';
+
+export interface BuildReport {
+  config: Config;
+  request: BuildRequest;
+  env: Record<string, string | undefined>;
+  result: BuildResult;
+  refs: string[];
+  seconds: number;
+  warnings: string[];
+}
+
+/** Meta-data and the annotation of a successful build. */
+export async function reportBuild(report: BuildReport, agent: AgentClient): Promise<void> {
+  const { config, env, result, refs } = report;
+  // Each call is a round trip to Buildkite: made side by side.
+  const calls: Promise<void>[] = [];
+  if (config.metaData) {
+    const keys = metaDataKeys(env);
+    if (result.digest) calls.push(agent.setMetaData(keys.digest, result.digest));
+    if (refs.length > 0) calls.push(agent.setMetaData(keys.refs, refs.join(' ')));
+    for (const [target, outcome] of Object.entries(result.targets)) {
+      const targetKeys = metaDataKeys(env, target);
+      if (outcome.digest) calls.push(agent.setMetaData(targetKeys.digest, outcome.digest));
+      if (outcome.refs.length > 0) calls.push(agent.setMetaData(targetKeys.refs, outcome.refs.join(' ')));
+    }
+  }
+  if (config.annotate) {
+    const body = buildAnnotation({
+      label: env.BUILDKITE_LABEL,
+      refs,
+      pushed: report.request.pushes,
+      digest: result.digest,
+      seconds: report.seconds,
+      platforms: config.bake ? [] : report.request.platforms,
+      attestations: attestations(report.request, result),
+      targets: config.bake ? result.targets : undefined,
+      warnings: report.warnings,
+    });
+    calls.push(agent.annotate(body, 'success', annotationContext(env)));
+  }
+  await Promise.all(calls);
+}
+
+/** What was attested, as far as the result shows: none unless an index was pushed. */
+function attestations(request: BuildRequest, result: BuildResult): string[] {
+  if (!request.pushes || request.loads || result.isIndex === false) return [];
+  const list: string[] = [];
+  const { provenance, sbom } = request;
+  if (provenance?.enabled !== false) list.push(`provenance (${provenance?.enabled && provenance.attrs.length > 0 ? formatFields(provenance.attrs) : 'mode=min'})`);
+  if (sbom?.enabled) list.push('sbom');
+  return list;
+}
