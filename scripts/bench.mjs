@@ -77,5 +77,7 @@ if (process.env.BUILDKIT_TEST_REGISTRY) {
     const hooks = Object.values(result.hookMs).reduce((a, b) => a + b, 0);
     overheads.push(hooks - build);
   }
-  console.log(`plugin overhead per job        median ${(median(overheads) / 1000).toFixed(2)} s over ${jobRuns} warm jobs (target <= 0.30 s; includes the step command)`);
+  console.log(
+    `plugin overhead per job        median ${(median(overheads) / 1000).toFixed(2)} s over ${jobRuns} warm jobs (target <= 0.30 s; includes the step command)`,
+  );
 }

@@ -20,7 +20,11 @@ function yamlModuleJson(text) {
   const strip = (value) => {
     if (Array.isArray(value)) return value.map(strip);
     if (value === null || typeof value !== 'object') return value;
-    return Object.fromEntries(Object.entries(value).filter(([key]) => key !== 'description').map(([key, v]) => [key, strip(v)]));
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([key]) => key !== 'description')
+        .map(([key, v]) => [key, strip(v)]),
+    );
   };
   return JSON.stringify(strip(YAML.parse(text)));
 }

@@ -30,6 +30,8 @@ fi
 
 step "types and lint"
 npx --no-install tsc --noEmit
+npx --no-install eslint .
+npx --no-install prettier --check --log-level warn .
 shellcheck -x hooks/environment hooks/command hooks/pre-exit hooks/lib/*.bash scripts/lib/*.bash libexec/buildkite-agent scripts/*.sh .ci/run \
   tests/hooks/helpers/*.bash
 shellcheck -x -S warning tests/hooks/*.bats tests/scripts/*.bats

@@ -5,7 +5,11 @@ import { randomUUID } from 'node:crypto';
 export function jobEnv(checkout: string, overrides: Record<string, string>): Record<string, string> {
   const git = (...args: string[]): string | undefined => {
     try {
-      return execFileSync('git', ['-C', checkout, ...args], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() || undefined;
+      return (
+        execFileSync('git', ['-C', checkout, ...args], { stdio: ['ignore', 'pipe', 'ignore'] })
+          .toString()
+          .trim() || undefined
+      );
     } catch {
       return undefined;
     }

@@ -21,12 +21,12 @@ export interface SelectedStep {
 /** Finds a command step (by key or label, else the first) that uses the buildkit plugin. */
 export function selectStep(pipelineFile: string, wanted?: string): SelectedStep {
   const doc = YAML.parse(readFileSync(pipelineFile, 'utf8')) as { steps?: PipelineStep[]; env?: Record<string, unknown> } | PipelineStep[];
-  const steps = Array.isArray(doc) ? doc : doc.steps ?? [];
+  const steps = Array.isArray(doc) ? doc : (doc.steps ?? []);
   const pipelineEnv = Array.isArray(doc) ? {} : stringMap(doc.env);
   for (const step of steps) {
     if (wanted !== undefined && step.key !== wanted && step.label !== wanted) continue;
     for (const entry of step.plugins ?? []) {
-      const [pluginKey, config] = typeof entry === 'string' ? [entry, {}] : Object.entries(entry)[0];
+      const [pluginKey, config] = typeof entry === 'string' ? [entry, {}] : (Object.entries(entry)[0] ?? ['', {}]);
       if (pluginEnvName(pluginKey) === 'BUILDKIT') {
         return { step, pipelineEnv, pluginKey, pluginConfig: (config ?? {}) as Record<string, unknown> };
       }

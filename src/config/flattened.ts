@@ -23,7 +23,12 @@ function decode(schema: JsonSchema, name: string, names: string[], env: Env): un
   const exact = env[name];
   const nested = names.filter((n) => n.startsWith(`${name}_`));
   if (schema.anyOf) {
-    const branch = pickBranch(schema.anyOf.map((s) => resolveRef(s)), exact !== undefined, nested, name);
+    const branch = pickBranch(
+      schema.anyOf.map((s) => resolveRef(s)),
+      exact !== undefined,
+      nested,
+      name,
+    );
     return branch ? decode(branch, name, names, env) : exact;
   }
   const type = primaryType(schema);

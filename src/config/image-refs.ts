@@ -21,7 +21,10 @@ function isFullReference(entry: string): boolean {
 
 /** Docker's tag grammar; branch names like `feature/x` become `feature-x`. */
 export function sanitizeTag(raw: string): string {
-  return raw.replace(/[^\w.-]/g, '-').replace(/^[.-]+/, '').slice(0, 128);
+  return raw
+    .replace(/[^\w.-]/g, '-')
+    .replace(/^[.-]+/, '')
+    .slice(0, 128);
 }
 
 /** The full image references to tag (and push) from `image` and `tags`. */
@@ -39,7 +42,9 @@ export function resolveImageRefs(image: string | undefined, tags: string[]): Ima
       return;
     }
     if (image === undefined) {
-      result.errors.push(`tags[${index}]: ${JSON.stringify(entry)} is a bare tag; set image, or give a full reference such as registry.example.com/app:${entry}`);
+      result.errors.push(
+        `tags[${index}]: ${JSON.stringify(entry)} is a bare tag; set image, or give a full reference such as registry.example.com/app:${entry}`,
+      );
       return;
     }
     if (imageHasTag) {

@@ -14,8 +14,23 @@ export interface Normalized {
 
 /** Options of one `docker buildx build`; a bake file says these per target. */
 const singleBuildOptions = [
-  'context', 'dockerfile', 'target', 'build-args', 'labels', 'network', 'image', 'tags', 'platforms', 'outputs',
-  'build-contexts', 'annotations', 'shm-size', 'add-hosts', 'ulimit', 'provenance', 'sbom',
+  'context',
+  'dockerfile',
+  'target',
+  'build-args',
+  'labels',
+  'network',
+  'image',
+  'tags',
+  'platforms',
+  'outputs',
+  'build-contexts',
+  'annotations',
+  'shm-size',
+  'add-hosts',
+  'ulimit',
+  'provenance',
+  'sbom',
 ];
 
 /** Turns validated, defaulted raw options into a Config; returns problems ajv cannot see. */
@@ -172,7 +187,9 @@ function keyValues(value: unknown, option: string, allowBareKey: boolean, contex
     const eq = item.indexOf('=');
     const key = eq === -1 ? item : item.slice(0, eq);
     if (!validKey(key)) {
-      context.errors.push(`${option}[${index}]: expected KEY=VALUE${allowBareKey ? ' or KEY' : ''} with a non-empty key without spaces; got ${JSON.stringify(item)}`);
+      context.errors.push(
+        `${option}[${index}]: expected KEY=VALUE${allowBareKey ? ' or KEY' : ''} with a non-empty key without spaces; got ${JSON.stringify(item)}`,
+      );
     } else if (eq === -1 && !allowBareKey) {
       context.errors.push(`${option}[${index}]: expected KEY=VALUE; got ${JSON.stringify(item)}`);
     } else {

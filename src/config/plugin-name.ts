@@ -4,8 +4,12 @@
  * `./.buildkite/plugins/buildkit` all give `BUILDKIT`. Mirrors the agent's Plugin.Name().
  */
 export function pluginEnvName(pluginKey: string): string {
-  const location = pluginKey.split('#')[0].replace(/\\/g, '/').replace(/^[a-z]+:\/\//, '');
-  const last = location.split('/').filter((part) => part !== '').pop() ?? '';
+  const location = (pluginKey.split('#')[0] ?? '').replace(/\\/g, '/').replace(/^[a-z]+:\/\//, '');
+  const last =
+    location
+      .split('/')
+      .filter((part) => part !== '')
+      .pop() ?? '';
   const name = last
     .toLowerCase()
     .replace(/\s+/g, ' ')

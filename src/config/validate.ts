@@ -27,7 +27,7 @@ function describeErrors(errors: ErrorObject[], value: unknown): string[] {
       // A branch's own error matters only when the value has that branch's shape.
       const data = valueAt(value, owner.instancePath);
       const branch = Number(error.schemaPath.slice(owner.schemaPath.length + 1).split('/')[0]);
-      const branchSchema = resolveRef((schemaAt(owner.schemaPath) as JsonSchema[])[branch]);
+      const branchSchema = resolveRef((schemaAt(owner.schemaPath) as JsonSchema[])[branch] ?? {});
       if (shapeOf(data) !== shapeOfSchema(branchSchema) || error.instancePath === owner.instancePath) continue;
       messages.push(describe(error, value));
       continue;

@@ -47,6 +47,9 @@ export function chooseEngine(input: EngineInput, facts: Facts): EngineChoice {
     );
   }
   const reason = `the engine's classic image store cannot do ${limits.join(' or ')}`;
-  return { engine: dockerContainerEngine, reason, notice: `using a per-job docker-container builder (${builderName(input.config.builder, input.env)}): ${reason}` };
+  return {
+    engine: dockerContainerEngine,
+    reason,
+    notice: `using a per-job docker-container builder (${builderName(input.config.builder, input.env)}): ${reason}`,
+  };
 }
-

@@ -31,7 +31,13 @@ export const dockerContainerEngine: Engine = {
     return [
       // Registered before the builder exists, so pre-exit removes even a half-created one;
       // a builder of the same name left by a crashed job goes first.
-      { title: `removing a builder ${name} left by an earlier job`, argv: remove, group, quiet: true, cleanup: { argv: remove, title: `removing builder ${name}` } },
+      {
+        title: `removing a builder ${name} left by an earlier job`,
+        argv: remove,
+        group,
+        quiet: true,
+        cleanup: { argv: remove, title: `removing builder ${name}` },
+      },
       create,
     ];
   },

@@ -62,7 +62,8 @@ export function planBuildRequest(config: Config, env: Env, stateDir: string, now
   let { provenance, sbom } = config;
   if (loads) {
     // The engine's image store keeps no attestations: a loaded image gets none.
-    if (provenance?.enabled || sbom?.enabled) notices.push('provenance/sbom: attestations are not kept when the image is loaded into the engine; building without them');
+    if (provenance?.enabled || sbom?.enabled)
+      notices.push('provenance/sbom: attestations are not kept when the image is loaded into the engine; building without them');
     provenance = { enabled: false };
     sbom = { enabled: false };
   }

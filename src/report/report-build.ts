@@ -53,7 +53,8 @@ function attestations(request: BuildRequest, result: BuildResult): string[] {
   if (!request.pushes || request.loads || result.isIndex === false) return [];
   const list: string[] = [];
   const { provenance, sbom } = request;
-  if (provenance?.enabled !== false) list.push(`provenance (${provenance?.enabled && provenance.attrs.length > 0 ? formatFields(provenance.attrs) : 'mode=min'})`);
+  if (provenance?.enabled !== false)
+    list.push(`provenance (${provenance?.enabled && provenance.attrs.length > 0 ? formatFields(provenance.attrs) : 'mode=min'})`);
   if (sbom?.enabled) list.push('sbom');
   return list;
 }

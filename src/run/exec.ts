@@ -33,7 +33,8 @@ export function cancellation(): NodeJS.Signals | undefined {
 export function exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
   return new Promise((resolve) => {
     const tee = options.tailLines !== undefined;
-    const child = spawn(argv[0], argv.slice(1), {
+    const [command = '', ...args] = argv;
+    const child = spawn(command, args, {
       env: options.env ?? process.env,
       stdio: options.quiet
         ? 'ignore'
@@ -95,5 +96,5 @@ class TailBuffer {
 
 function signalNumber(signal: NodeJS.Signals | null): number {
   const numbers: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
-  return signal ? numbers[signal] ?? 1 : 1;
+  return signal ? (numbers[signal] ?? 1) : 1;
 }

@@ -1,6 +1,7 @@
 import { copyFileSync, cpSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expectSuccess, fileInImage, platformManifests, registryImage, registryManifest, root, runPipelineStep, scratchDir, testRegistry } from './support';
+import { defined } from '../support/defined';
 
 jest.setTimeout(180_000);
 
@@ -19,7 +20,7 @@ function bakeCheckout(): string {
 async function fileOf(repo: string, tag: string, member: string): Promise<string | undefined> {
   const { manifest: index } = await registryManifest(registry, repo, tag);
   const image = platformManifests(index)['linux/amd64'] ?? Object.values(platformManifests(index))[0];
-  const { manifest } = await registryManifest(registry, repo, image.digest);
+  const { manifest } = await registryManifest(registry, repo, defined(image, 'an image in the index').digest);
   return (await fileInImage(registry, repo, manifest, member))?.toString();
 }
 

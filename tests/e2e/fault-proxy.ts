@@ -66,7 +66,7 @@ export class FaultProxy {
     const [host, port] = upstream.split(':');
     let proxy: FaultProxy | undefined;
     const server = createServer((req, res) => proxy?.handle(req, res));
-    proxy = new FaultProxy(server, { host, port: Number(port) });
+    proxy = new FaultProxy(server, { host: host ?? '127.0.0.1', port: Number(port) });
     proxy.setRules(rules);
     server.on('connection', (socket) => {
       proxy?.sockets.add(socket);
@@ -115,7 +115,7 @@ export class FaultProxy {
     const path = req.url ?? '/';
     const index = this.rules.findIndex((rule) => (rule.method === undefined || rule.method === method) && rule.path.test(path) && rule.hits < rule.times);
     if (index >= 0) {
-      const rule = this.rules[index];
+      const rule = this.rules[index] as FaultRule & { hits: number };
       rule.hits++;
       this.inject(req, res, rule.fault, (status) => this.record({ method, path, status, rule: index }));
       return;

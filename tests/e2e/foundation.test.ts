@@ -17,7 +17,8 @@ describe('the foundation step, run as an agent would, on a real engine and regis
         key: 'hello',
         label: ':docker: hello',
         // `$$` as in a real pipeline.yml: a single `$` is interpolated when the pipeline is uploaded.
-        command: 'echo "$$BUILDKIT_IMAGE_DIGEST" > seen-digest; echo "$$BUILDKIT_IMAGE_REFS" > seen-refs; test -d "$$BUILDKIT_PLUGIN_STATE_DIR" && echo yes > saw-state-dir',
+        command:
+          'echo "$$BUILDKIT_IMAGE_DIGEST" > seen-digest; echo "$$BUILDKIT_IMAGE_REFS" > seen-refs; test -d "$$BUILDKIT_PLUGIN_STATE_DIR" && echo yes > saw-state-dir',
         config: {
           image: `${registry}/${repo}`,
           tags: ['$BUILDKITE_BUILD_NUMBER', 'latest'],
@@ -88,7 +89,14 @@ describe('the foundation step, run as an agent would, on a real engine and regis
 
   test('the flattened form (agents < 3.28) plans the same build as the JSON form', async () => {
     const dir = checkout();
-    const config = { image: `${registry}/e2e/forms`, tags: ['a', 'feature/x'], 'build-args': ['A=1', 'B'], 'dry-run': true, target: 'runtime', 'oci-labels': false };
+    const config = {
+      image: `${registry}/e2e/forms`,
+      tags: ['a', 'feature/x'],
+      'build-args': ['A=1', 'B'],
+      'dry-run': true,
+      target: 'runtime',
+      'oci-labels': false,
+    };
     const env = { BUILDKITE_JOB_ID: 'job-forms', B: 'from-env' };
     const json = await runPipelineStep(dir, { key: 'forms', config }, { env, form: 'json' });
     const flattened = await runPipelineStep(dir, { key: 'forms', config }, { env, form: 'flattened' });

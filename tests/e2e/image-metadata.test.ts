@@ -1,5 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { checkout, classicDockerHost, expectSuccess, platformManifests, registryBlob, registryImage, registryManifest, runPipelineStep, testRegistry } from './support';
+import {
+  checkout,
+  classicDockerHost,
+  expectSuccess,
+  platformManifests,
+  registryBlob,
+  registryImage,
+  registryManifest,
+  runPipelineStep,
+  testRegistry,
+} from './support';
+import { defined } from '../support/defined';
 
 jest.setTimeout(120_000);
 
@@ -51,7 +62,7 @@ describe('labels and annotations of a pushed image', () => {
     // `index:` annotations land on the index, unprefixed ones on the image manifest only.
     expect(index.annotations?.['org.example.b']).toBe('2');
     expect(index.annotations?.['org.example.a']).toBeUndefined();
-    const { manifest } = await registryManifest(registry, repo, images['linux/amd64'].digest);
+    const { manifest } = await registryManifest(registry, repo, defined(images['linux/amd64'], 'the amd64 image').digest);
     expect(manifest.mediaType).toBe('application/vnd.oci.image.manifest.v1+json');
     expect(manifest.annotations?.['org.example.a']).toBe('1');
     expect(manifest.annotations?.['org.example.b']).toBeUndefined();
@@ -66,7 +77,7 @@ describe('labels and annotations of a pushed image', () => {
       'org.opencontainers.image.source': 'https://github.com/acme/widgets',
       'com.buildkite.build-url': buildUrl,
     });
-    const created = labels['org.opencontainers.image.created'];
+    const created = defined(labels['org.opencontainers.image.created'], 'a created label');
     expect(created).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
     expect(Date.parse(created)).toBeGreaterThanOrEqual(started.getTime() - 1000);
     expect(Date.parse(created)).toBeLessThanOrEqual(finished.getTime());

@@ -14,6 +14,7 @@ import {
   runPipelineStep,
   testRegistry,
 } from './support';
+import { defined } from '../support/defined';
 
 jest.setTimeout(120_000);
 
@@ -47,7 +48,7 @@ describe('platforms: [linux/amd64, linux/arm64]', () => {
       'linux/arm64': { arch: 'arm64', uname: 'aarch64', elfMachine: 0xb7 },
     };
     for (const [platform, want] of Object.entries(expected)) {
-      const { manifest } = await registryManifest(registry, repo, images[platform].digest);
+      const { manifest } = await registryManifest(registry, repo, defined(images[platform], platform).digest);
       const config = JSON.parse((await registryBlob(registry, repo, manifest.config!.digest)).toString()) as { architecture: string };
       expect(config.architecture).toBe(want.arch);
       // /arch was written by `RUN uname -m` inside the build: for arm64 that RUN executed the

@@ -2,7 +2,19 @@ import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Manifest, checkout, classicDockerHost, dockerAt, expectClassicStoreRefusal, expectSuccess, plannedCommands, runPipelineStep, tarMember, testRegistry } from './support';
+import {
+  Manifest,
+  checkout,
+  classicDockerHost,
+  dockerAt,
+  expectClassicStoreRefusal,
+  expectSuccess,
+  plannedCommands,
+  runPipelineStep,
+  tarMember,
+  testRegistry,
+} from './support';
+import { defined } from '../support/defined';
 
 jest.setTimeout(120_000);
 
@@ -56,7 +68,7 @@ describe.each(Object.keys(engines) as Store[])('on the %s image store', (store) 
     expect(buildCacheRecords(other)).toBe(otherBefore);
   });
 
-  test('load: true puts the image into this engine\'s `docker image ls`, without an attestation error', async () => {
+  test("load: true puts the image into this engine's `docker image ls`, without an attestation error", async () => {
     const dir = appCheckout();
     const repo = `e2e/load-${store}-${Date.now()}`;
     const greeting = `loaded on ${store}`;
@@ -124,7 +136,7 @@ describe('type=oci output', () => {
     const blob = (d: { digest: string; size: number }): Buffer => {
       const [algorithm, hex] = d.digest.split(':');
       expect(algorithm).toBe('sha256');
-      const path = join(layout, 'blobs', 'sha256', hex);
+      const path = join(layout, 'blobs', 'sha256', defined(hex, 'a digest'));
       expect(existsSync(path)).toBe(true);
       const bytes = readFileSync(path);
       expect(bytes.length).toBe(d.size);
@@ -150,11 +162,14 @@ describe('type=oci output', () => {
     };
     walk(index);
     expect(images).toHaveLength(1);
-    const [image] = images;
+    const image = defined(images[0], 'one image');
     const config = JSON.parse(blob(image.config!).toString()) as { architecture: string; config?: { Cmd?: string[] } };
     expect(config.architecture).toBe('amd64');
     expect(config.config?.Cmd).toEqual(['cat', '/greeting']);
-    const greetingFile = [...(image.layers ?? [])].reverse().map((layer) => tarMember(blob(layer), 'greeting')).find((f) => f !== undefined);
+    const greetingFile = [...(image.layers ?? [])]
+      .reverse()
+      .map((layer) => tarMember(blob(layer), 'greeting'))
+      .find((f) => f !== undefined);
     expect(greetingFile?.toString()).toBe(`${greeting}\n`);
   });
 

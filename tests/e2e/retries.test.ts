@@ -2,6 +2,7 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Fault, FaultProxy, registryError } from './fault-proxy';
 import { checkout, expectSuccess, registryImage, runPipelineStep, StepRun, testRegistry } from './support';
+import { defined } from '../support/defined';
 
 // Retries against real registry faults: the step pushes to `127.0.0.1:<proxy>/repo`, a fault
 // proxy in front of the run's registry answers chosen requests with an error, and the
@@ -41,7 +42,7 @@ function failManifestPuts(repo: string, times: number, fault: Fault): void {
 function lastBuildxError(run: StepRun): string {
   const lines = run.output.split('\n').filter((line) => line.startsWith('ERROR: '));
   if (lines.length === 0) throw new Error(`no ERROR: line in the step's output:\n${run.output}`);
-  return lines[lines.length - 1];
+  return lines[lines.length - 1] ?? '';
 }
 
 function buildGroups(run: StepRun): string[] {
@@ -75,8 +76,9 @@ describe('retries of a push that met a registry fault', () => {
     expect(puts.slice(4).map((p) => p.status)).toEqual(puts.slice(4).map(() => 201));
     expect(puts.slice(4).map((p) => p.path)).toContain(`/v2/${repo}/manifests/v1`);
     // The plugin waited its 2 s (plus the start of a new buildx) before the retry reached the registry.
-    const firstRetryRequest = proxy.requests.find((r) => r.at > puts[3].at && r.path.startsWith(`/v2/${repo}/`));
-    expect(firstRetryRequest!.at - puts[3].at).toBeGreaterThanOrEqual(2000);
+    const fourthPut = defined(puts[3], 'a fourth PUT');
+    const firstRetryRequest = proxy.requests.find((r) => r.at > fourthPut.at && r.path.startsWith(`/v2/${repo}/`));
+    expect(firstRetryRequest!.at - fourthPut.at).toBeGreaterThanOrEqual(2000);
 
     const digest = run.result.metaData['buildkit.retry500.digest'];
     expect(digest).toMatch(/^sha256:[a-f0-9]{64}$/);
@@ -88,7 +90,11 @@ describe('retries of a push that met a registry fault', () => {
   });
 
   test.each([
-    ['401 UNAUTHORIZED (basic auth challenge)', { status: 401, body: registryError('UNAUTHORIZED', 'authentication required'), headers: { 'WWW-Authenticate': 'Basic realm="registry"' } }, '401 Unauthorized'],
+    [
+      '401 UNAUTHORIZED (basic auth challenge)',
+      { status: 401, body: registryError('UNAUTHORIZED', 'authentication required'), headers: { 'WWW-Authenticate': 'Basic realm="registry"' } },
+      '401 Unauthorized',
+    ],
     ['403 DENIED', { status: 403, body: registryError('DENIED', 'requested access to the resource is denied') }, '403 Forbidden'],
     ['400 MANIFEST_INVALID', { status: 400, body: registryError('MANIFEST_INVALID', 'manifest invalid', {}) }, '400 Bad Request'],
   ])('a permanent error (%s) is not retried: the step fails once and its error annotation ends with buildx error', async (_name, fault, status) => {
@@ -97,7 +103,12 @@ describe('retries of a push that met a registry fault', () => {
     failManifestPuts(repo, Infinity, fault);
     const run = await runPipelineStep(
       dir,
-      { key: 'permanent', label: ':docker: permanent', command: 'touch ran', config: { image: `${proxy.host}/${repo}`, push: true, target: 'runtime', network: 'none' } },
+      {
+        key: 'permanent',
+        label: ':docker: permanent',
+        command: 'touch ran',
+        config: { image: `${proxy.host}/${repo}`, push: true, target: 'runtime', network: 'none' },
+      },
       { env: { BUILDKITE_JOB_ID: 'job-permanent' } },
     );
     expect(run.code).toBe(1);
@@ -112,7 +123,7 @@ describe('retries of a push that met a registry fault', () => {
     const error = lastBuildxError(run);
     expect(error).toMatch(new RegExp(`^ERROR: failed to solve: failed to push ${proxy.host}/${repo}:latest: .*: ${status}$`));
     expect(run.output).toContain('annotate --style error --context buildkit-permanent');
-    const annotation = run.result.annotations['buildkit-permanent'];
+    const annotation = defined(run.result.annotations['buildkit-permanent'], 'an annotation');
     expect(annotation).toContain(':docker: permanent failed (exit 1)');
     // The annotation holds the end of the output: its code block ends with buildx's error.
     expect(annotation.trimEnd().split('\n').slice(-2)).toEqual([error, '```']);
@@ -129,7 +140,17 @@ describe('retries of a push that met a registry fault', () => {
     const step = (key: string, repo: string, extra: Record<string, unknown>) =>
       runPipelineStep(
         dir,
-        { key, config: { image: `${proxy.host}/${repo}`, push: true, target: 'test-report', network: 'none', 'build-args': { NONCE: `${key}-${Date.now()}` }, ...extra } },
+        {
+          key,
+          config: {
+            image: `${proxy.host}/${repo}`,
+            push: true,
+            target: 'test-report',
+            network: 'none',
+            'build-args': { NONCE: `${key}-${Date.now()}` },
+            ...extra,
+          },
+        },
         { env: { BUILDKITE_JOB_ID: `job-${key}` } },
       );
 

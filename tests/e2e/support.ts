@@ -4,6 +4,7 @@ import { copyFileSync, cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { scratchDir } from '../support/scratch';
+import { defined } from '../support/defined';
 
 export const root = resolve(__dirname, '..', '..');
 export { scratchDir };
@@ -41,7 +42,11 @@ export interface StepRun {
 }
 
 /** Runs a step with the local runner (dist/cli.js), the agent model of this repository. */
-export async function runPipelineStep(dir: string, step: Step, options: { env?: Record<string, string>; form?: string; extraArgs?: string[] } = {}): Promise<StepRun> {
+export async function runPipelineStep(
+  dir: string,
+  step: Step,
+  options: { env?: Record<string, string>; form?: string; extraArgs?: string[] } = {},
+): Promise<StepRun> {
   const pipeline = join(dir, 'pipeline.yml');
   const { config, ...rest } = step;
   writeFileSync(pipeline, JSON.stringify({ steps: [{ ...rest, plugins: [{ 'buildkit#v1': config }] }] }));
@@ -74,15 +79,22 @@ const manifestTypes = [
 ].join(', ');
 
 /** What the registry serves for repo:tag: its digest and the image config (labels, ...). */
-export async function registryImage(registry: string, repo: string, tag: string): Promise<{ digest: string; config: { config?: { Labels?: Record<string, string> } } } | undefined> {
+export async function registryImage(
+  registry: string,
+  repo: string,
+  tag: string,
+): Promise<{ digest: string; config: { config?: { Labels?: Record<string, string> } } } | undefined> {
   const base = `http://${registry}/v2/${repo}`;
   const response = await fetch(`${base}/manifests/${tag}`, { headers: { Accept: manifestTypes } });
   if (response.status === 404) return undefined;
   if (!response.ok) throw new Error(`registry: ${response.status} for ${repo}:${tag}`);
   const digest = response.headers.get('docker-content-digest') as string;
-  let manifest = (await response.json()) as { manifests?: Array<{ digest: string; platform?: { os: string; architecture: string } }>; config?: { digest: string } };
+  let manifest = (await response.json()) as {
+    manifests?: Array<{ digest: string; platform?: { os: string; architecture: string } }>;
+    config?: { digest: string };
+  };
   if (manifest.manifests) {
-    const image = manifest.manifests.find((m) => m.platform?.os !== 'unknown') ?? manifest.manifests[0];
+    const image = defined(manifest.manifests.find((m) => m.platform?.os !== 'unknown') ?? manifest.manifests[0], 'an image in the index');
     manifest = await (await fetch(`${base}/manifests/${image.digest}`, { headers: { Accept: manifestTypes } })).json();
   }
   const config = await (await fetch(`${base}/blobs/${manifest.config?.digest}`)).json();
@@ -146,10 +158,18 @@ export interface Manifest {
 }
 
 /** repo:reference (tag or digest) as the registry serves it, asking for OCI and Docker types. */
-export async function registryManifest(registry: string, repo: string, reference: string): Promise<{ digest: string; contentType: string; manifest: Manifest }> {
+export async function registryManifest(
+  registry: string,
+  repo: string,
+  reference: string,
+): Promise<{ digest: string; contentType: string; manifest: Manifest }> {
   const response = await fetch(`http://${registry}/v2/${repo}/manifests/${reference}`, { headers: { Accept: manifestTypes } });
   if (!response.ok) throw new Error(`registry: ${response.status} for ${repo}@${reference}`);
-  return { digest: response.headers.get('docker-content-digest') as string, contentType: response.headers.get('content-type') ?? '', manifest: (await response.json()) as Manifest };
+  return {
+    digest: response.headers.get('docker-content-digest') as string,
+    contentType: response.headers.get('content-type') ?? '',
+    manifest: (await response.json()) as Manifest,
+  };
 }
 
 /** A blob of repo, checked against its digest. */

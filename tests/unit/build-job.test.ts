@@ -58,7 +58,9 @@ describe('runBuildJob in-process: the sequence of a job', () => {
   });
 
   test("a failed build is annotated with its output and the engine's hint; the step command does not run", async () => {
-    const fake = fakeRuntime((argv) => (argv[2] === 'build' ? { code: 1, tail: ['Cannot connect to the Docker daemon at unix:///var/run/docker.sock'] } : undefined));
+    const fake = fakeRuntime((argv) =>
+      argv[2] === 'build' ? { code: 1, tail: ['Cannot connect to the Docker daemon at unix:///var/run/docker.sock'] } : undefined,
+    );
     const job = await commandHook({}, fake);
     expect(job.code).toBe(1);
     expect(job.annotations).toHaveLength(1);

@@ -41,7 +41,11 @@ describe('docker buildx build argv, option by option', () => {
     ['context starting with a dash', { context: '-weird' }, [...meta, './-weird']],
     ['dockerfile', { dockerfile: 'docker/Dockerfile.prod' }, ['--file', 'docker/Dockerfile.prod', ...meta, '.']],
     ['target', { target: 'runtime' }, ['--target', 'runtime', ...meta, '.']],
-    ['build-args map', { 'build-args': { GREETING: 'hi', N: 2, ON: true } }, ['--build-arg', 'GREETING=hi', '--build-arg', 'N=2', '--build-arg', 'ON=true', ...meta, '.']],
+    [
+      'build-args map',
+      { 'build-args': { GREETING: 'hi', N: 2, ON: true } },
+      ['--build-arg', 'GREETING=hi', '--build-arg', 'N=2', '--build-arg', 'ON=true', ...meta, '.'],
+    ],
     ['build-args list', { 'build-args': ['A=1', 'B=x=y'] }, ['--build-arg', 'A=1', '--build-arg', 'B=x=y', ...meta, '.']],
     ['labels map', { labels: { 'org.example.team': 'core' } }, ['--label', 'org.example.team=core', ...meta, '.']],
     ['labels list', { labels: ['a=b c'] }, ['--label', 'a=b c', ...meta, '.']],
@@ -53,7 +57,11 @@ describe('docker buildx build argv, option by option', () => {
       { image: '127.0.0.1:5000/hello', tags: ['7', 'latest', 'mirror.example.com/hello:7', 'latest'] },
       ['--tag', '127.0.0.1:5000/hello:7', '--tag', '127.0.0.1:5000/hello:latest', '--tag', 'mirror.example.com/hello:7', ...meta, '.'],
     ],
-    ['branch names sanitised', { image: 'r/app', tags: ['feature/Login#2', '.hidden'] }, ['--tag', 'r/app:feature-Login-2', '--tag', 'r/app:hidden', ...meta, '.']],
+    [
+      'branch names sanitised',
+      { image: 'r/app', tags: ['feature/Login#2', '.hidden'] },
+      ['--tag', 'r/app:feature-Login-2', '--tag', 'r/app:hidden', ...meta, '.'],
+    ],
     ['push', { image: 'r/app', push: true }, ['--tag', 'r/app:latest', '--push', ...meta, '.']],
     ['no-cache', { 'no-cache': true }, ['--no-cache', ...meta, '.']],
     ['progress', { progress: 'rawjson' }, [...meta, '.']],
@@ -61,8 +69,16 @@ describe('docker buildx build argv, option by option', () => {
     ['platforms string', { platforms: 'linux/amd64, linux/arm64' }, ['--platform', 'linux/amd64,linux/arm64', ...meta, '.']],
     ['load', { load: true }, ['--load', '--provenance=false', '--sbom=false', ...meta, '.']],
     ['pull', { pull: true }, ['--pull', ...meta, '.']],
-    ['build-contexts', { 'build-contexts': { base: 'docker-image://alpine:3', src: '../src' } }, ['--build-context', 'base=docker-image://alpine:3', '--build-context', 'src=../src', ...meta, '.']],
-    ['annotations', { annotations: ['index:org.opencontainers.image.description=multi, arch'] }, ['--annotation', 'index:org.opencontainers.image.description=multi, arch', ...meta, '.']],
+    [
+      'build-contexts',
+      { 'build-contexts': { base: 'docker-image://alpine:3', src: '../src' } },
+      ['--build-context', 'base=docker-image://alpine:3', '--build-context', 'src=../src', ...meta, '.'],
+    ],
+    [
+      'annotations',
+      { annotations: ['index:org.opencontainers.image.description=multi, arch'] },
+      ['--annotation', 'index:org.opencontainers.image.description=multi, arch', ...meta, '.'],
+    ],
     ['shm-size', { 'shm-size': '2g' }, ['--shm-size', '2g', ...meta, '.']],
     ['add-hosts', { 'add-hosts': ['db:127.0.0.1', 'cache:127.0.0.2'] }, ['--add-host', 'db:127.0.0.1', '--add-host', 'cache:127.0.0.2', ...meta, '.']],
     ['ulimit', { ulimit: 'nofile=1024:1024' }, ['--ulimit', 'nofile=1024:1024', ...meta, '.']],
@@ -70,9 +86,17 @@ describe('docker buildx build argv, option by option', () => {
     ['provenance attributes', { provenance: 'mode=max' }, ['--provenance=mode=max', ...meta, '.']],
     ['sbom true', { sbom: true }, ['--sbom=true', ...meta, '.']],
     ['outputs: one local spec, kept whole', { outputs: ['type=local,dest=out'] }, ['--output', 'type=local,dest=out', ...meta, '.']],
-    ['outputs string: one spec per line', { outputs: 'type=local,"dest=a,b"\ntype=tar,dest=img.tar' }, ['--output', 'type=local,"dest=a,b"', '--output', 'type=tar,dest=img.tar', ...meta, '.']],
+    [
+      'outputs string: one spec per line',
+      { outputs: 'type=local,"dest=a,b"\ntype=tar,dest=img.tar' },
+      ['--output', 'type=local,"dest=a,b"', '--output', 'type=tar,dest=img.tar', ...meta, '.'],
+    ],
     ['outputs: a path alone is a local dest, as buildx reads -o', { outputs: ['dist'] }, ['--output', 'type=local,dest=dist', ...meta, '.']],
-    ['outputs: quotes inside a field are written back the way buildx reads them', { outputs: ['type=tar,"dest=say ""hi"".tar"'] }, ['--output', 'type=tar,"dest=say ""hi"".tar"', ...meta, '.']],
+    [
+      'outputs: quotes inside a field are written back the way buildx reads them',
+      { outputs: ['type=tar,"dest=say ""hi"".tar"'] },
+      ['--output', 'type=tar,"dest=say ""hi"".tar"', ...meta, '.'],
+    ],
     [
       'outputs + push marks the image output',
       { image: 'r/app', push: true, outputs: ['type=image,compression=zstd'] },
@@ -81,9 +105,26 @@ describe('docker buildx build argv, option by option', () => {
     [
       'outputs + push adds a registry output; + load adds a docker one',
       { image: 'r/app', push: true, load: true, outputs: ['type=local,dest=out'] },
-      ['--tag', 'r/app:latest', '--output', 'type=local,dest=out', '--output', 'type=registry', '--output', 'type=docker', '--provenance=false', '--sbom=false', ...meta, '.'],
+      [
+        '--tag',
+        'r/app:latest',
+        '--output',
+        'type=local,dest=out',
+        '--output',
+        'type=registry',
+        '--output',
+        'type=docker',
+        '--provenance=false',
+        '--sbom=false',
+        ...meta,
+        '.',
+      ],
     ],
-    ['an explicit push=false on the image output is kept', { image: 'r/app', push: true, outputs: ['type=image,push=false'] }, ['--tag', 'r/app:latest', '--output', 'type=image,push=false', ...meta, '.']],
+    [
+      'an explicit push=false on the image output is kept',
+      { image: 'r/app', push: true, outputs: ['type=image,push=false'] },
+      ['--tag', 'r/app:latest', '--output', 'type=image,push=false', ...meta, '.'],
+    ],
   ])('%s', (_name, config, tail) => {
     const progress = (config.progress as string) ?? 'plain';
     expect(argvFor(config)).toEqual(['docker', 'buildx', 'build', '--progress', progress, ...tail]);
@@ -104,8 +145,27 @@ describe('docker buildx build argv, option by option', () => {
         context: 'c',
       }),
     ).toEqual([
-      'docker', 'buildx', 'build', '--progress', 'plain', '--file', 'D', '--target', 't', '--build-arg', 'A=1', '--label', 'L=2',
-      '--network', 'host', '--tag', 'r/app:1', '--push', '--no-cache', ...meta, 'c',
+      'docker',
+      'buildx',
+      'build',
+      '--progress',
+      'plain',
+      '--file',
+      'D',
+      '--target',
+      't',
+      '--build-arg',
+      'A=1',
+      '--label',
+      'L=2',
+      '--network',
+      'host',
+      '--tag',
+      'r/app:1',
+      '--push',
+      '--no-cache',
+      ...meta,
+      'c',
     ]);
   });
 
@@ -124,9 +184,7 @@ describe('docker buildx build argv, option by option', () => {
   });
 
   test('sanitised tags are announced', () => {
-    expect(planFor({ image: 'r/app', tags: ['feature/x'] }).notices).toEqual([
-      'tags[0]: "feature/x" is not a valid tag; using "feature-x"',
-    ]);
+    expect(planFor({ image: 'r/app', tags: ['feature/x'] }).notices).toEqual(['tags[0]: "feature/x" is not a valid tag; using "feature-x"']);
   });
 
   test('no docker CLI: a clear error', () => {
@@ -164,7 +222,10 @@ describe('automatic OCI labels', () => {
   });
 
   test('an scp-style repo becomes an https URL; user labels win', () => {
-    const argv = planFor({ 'oci-labels': true, labels: { 'org.opencontainers.image.revision': 'mine' } }, { ...env, BUILDKITE_REPO: 'git@github.com:acme/app.git' }).build.argv;
+    const argv = planFor(
+      { 'oci-labels': true, labels: { 'org.opencontainers.image.revision': 'mine' } },
+      { ...env, BUILDKITE_REPO: 'git@github.com:acme/app.git' },
+    ).build.argv;
     expect(labelsOf(argv)).toEqual([
       'org.opencontainers.image.source=https://github.com/acme/app',
       'org.opencontainers.image.created=2026-01-02T03:04:05.000Z',
@@ -200,7 +261,9 @@ describe('builder choice by image store', () => {
     expect(plan.setup[0]).toMatchObject({ quiet: true, cleanup: { argv: remove } });
     expect(plan.cleanups).toEqual([{ argv: remove, title: 'removing builder buildkite-0190-abc' }]);
     expect(plan.build.argv.slice(0, 7)).toEqual(['docker', 'buildx', 'build', '--progress', 'plain', '--builder', 'buildkite-0190-abc']);
-    expect(plan.notices).toContain('using a per-job docker-container builder (buildkite-0190-abc): the engine\'s classic image store cannot do a multi-platform build');
+    expect(plan.notices).toContain(
+      "using a per-job docker-container builder (buildkite-0190-abc): the engine's classic image store cannot do a multi-platform build",
+    );
   });
 
   test('classic store + an OCI output also needs the container builder', () => {
@@ -222,14 +285,37 @@ describe('builder choice by image store', () => {
 
   test('driver: docker-container with every option, kept', () => {
     const plan = planFor(
-      { builder: { driver: 'docker-container', name: 'shared', image: 'moby/buildkit:v0.13.2', 'driver-opts': ['network=host', 'memory=2g'], 'buildkitd-flags': '--debug --allow-insecure-entitlement network.host', keep: true } },
+      {
+        builder: {
+          driver: 'docker-container',
+          name: 'shared',
+          image: 'moby/buildkit:v0.13.2',
+          'driver-opts': ['network=host', 'memory=2g'],
+          'buildkitd-flags': '--debug --allow-insecure-entitlement network.host',
+          keep: true,
+        },
+      },
       jobEnv,
     );
     expect(plan.engine.name).toBe('docker-container');
     expect(setupArgv(plan)).toEqual([
       [
-        'docker', 'buildx', 'create', '--name', 'shared', '--driver', 'docker-container', '--driver-opt', 'image=moby/buildkit:v0.13.2',
-        '--driver-opt', 'network=host', '--driver-opt', 'memory=2g', '--buildkitd-flags', '--debug --allow-insecure-entitlement network.host', '--bootstrap',
+        'docker',
+        'buildx',
+        'create',
+        '--name',
+        'shared',
+        '--driver',
+        'docker-container',
+        '--driver-opt',
+        'image=moby/buildkit:v0.13.2',
+        '--driver-opt',
+        'network=host',
+        '--driver-opt',
+        'memory=2g',
+        '--buildkitd-flags',
+        '--debug --allow-insecure-entitlement network.host',
+        '--bootstrap',
       ],
     ]);
     // Reused when it exists, or when another job creates it at the same moment; never removed.
@@ -241,20 +327,44 @@ describe('builder choice by image store', () => {
 
   test('keep without a name is refused: every job would leave another builder running', () => {
     expect(() => planFor({ builder: { driver: 'docker-container', keep: true } }, jobEnv)).toThrow(/builder\.keep: .*set builder\.name too/);
-    expect(() => planFor({ platforms: 'linux/amd64,linux/arm64', builder: { keep: true } }, jobEnv, { imageStore: 'containerd' as const })).toThrow(/builder\.keep/);
-    expect(planFor({ builder: { driver: 'docker-container', keep: false } }, jobEnv).cleanups.map((c) => c.argv)).toEqual([['docker', 'buildx', 'rm', '--force', 'buildkite-0190-abc']]);
+    expect(() => planFor({ platforms: 'linux/amd64,linux/arm64', builder: { keep: true } }, jobEnv, { imageStore: 'containerd' as const })).toThrow(
+      /builder\.keep/,
+    );
+    expect(planFor({ builder: { driver: 'docker-container', keep: false } }, jobEnv).cleanups.map((c) => c.argv)).toEqual([
+      ['docker', 'buildx', 'rm', '--force', 'buildkite-0190-abc'],
+    ]);
   });
 });
 
 describe('bake', () => {
   test('files, set, targets and the run-wide flags', () => {
     const plan = planFor(
-      { bake: { files: ['docker-bake.hcl', 'ci.hcl'], targets: ['app', 'worker'], set: 'app.args.A=1,2\n*.platform=linux/amd64' }, push: true, 'no-cache': true },
+      {
+        bake: { files: ['docker-bake.hcl', 'ci.hcl'], targets: ['app', 'worker'], set: 'app.args.A=1,2\n*.platform=linux/amd64' },
+        push: true,
+        'no-cache': true,
+      },
       {},
     );
     expect(plan.build.argv).toEqual([
-      'docker', 'buildx', 'bake', '--progress', 'plain', '--file', 'docker-bake.hcl', '--file', 'ci.hcl', '--set', 'app.args.A=1,2',
-      '--set', '*.platform=linux/amd64', '--push', '--no-cache', ...meta, 'app', 'worker',
+      'docker',
+      'buildx',
+      'bake',
+      '--progress',
+      'plain',
+      '--file',
+      'docker-bake.hcl',
+      '--file',
+      'ci.hcl',
+      '--set',
+      'app.args.A=1,2',
+      '--set',
+      '*.platform=linux/amd64',
+      '--push',
+      '--no-cache',
+      ...meta,
+      'app',
+      'worker',
     ]);
     expect(plan.build.title).toBe(':docker: Baking app, worker');
   });
@@ -320,7 +430,9 @@ describe('version gates warn, never fail', () => {
 
   test('several outputs on BuildKit 0.12; an unknown BuildKit version warns about nothing', () => {
     const config = { image: 'r/a', push: true, outputs: ['type=local,dest=x'] };
-    expect(planFor(config, {}, { buildxVersion: '0.13.1', buildkitVersion: '0.12.5' }).warnings).toEqual(['outputs (several) needs BuildKit >= 0.13.0; this agent has 0.12.5']);
+    expect(planFor(config, {}, { buildxVersion: '0.13.1', buildkitVersion: '0.12.5' }).warnings).toEqual([
+      'outputs (several) needs BuildKit >= 0.13.0; this agent has 0.12.5',
+    ]);
     expect(planFor(config, {}, { buildxVersion: '0.13.1' }).warnings).toEqual([]);
   });
 

@@ -39,7 +39,12 @@ describe('chooseEngine: one pure function of configuration, request and facts', 
 
   test.each<[string, Record<string, unknown>, Facts, RegExp]>([
     ['no docker CLI', {}, { dockerCli: false }, /no BuildKit engine found: the docker CLI is not on PATH/],
-    ['driver docker on the classic store, two platforms', { ...twoPlatforms, builder: { driver: 'docker' } }, classic, /^builder\.driver: .*multi-platform build.*containerd-snapshotter.*builder\.driver: auto or docker-container/],
+    [
+      'driver docker on the classic store, two platforms',
+      { ...twoPlatforms, builder: { driver: 'docker' } },
+      classic,
+      /^builder\.driver: .*multi-platform build.*containerd-snapshotter.*builder\.driver: auto or docker-container/,
+    ],
   ])('%s is refused, naming the option', (_name, config, facts, message) => {
     expect(() => chooseEngine(input(config), facts)).toThrow(message);
   });

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
+import { defined } from '../support/defined';
 
 // docker-compose.yml is for laptops (docker compose is not on the test machines, and its
 // images cannot be pulled there): this keeps it parseable and pointing at the right things.
@@ -27,7 +28,7 @@ describe('docker-compose.yml', () => {
   const { services, volumes } = compose();
 
   test('lint runs the Buildkite plugin linter with --id buildkit on a read-only checkout', () => {
-    const lint = services.lint;
+    const lint = defined(services.lint, 'a lint service');
     expect(lint.image).toMatch(/^buildkite\/plugin-linter(:|$)/);
     const command = words(lint.command);
     expect(command[command.indexOf('--id') + 1]).toBe('buildkit');
@@ -36,7 +37,7 @@ describe('docker-compose.yml', () => {
   });
 
   test('tests runs scripts/test.sh in the checkout, privileged (it starts its own dockerd)', () => {
-    const tests = services.tests;
+    const tests = defined(services.tests, 'a tests service');
     expect(words(tests.command)).toEqual(['bash', 'scripts/test.sh']);
     expect(tests.working_dir).toBe('/plugin');
     expect(tests.volumes).toContain('.:/plugin');
@@ -50,11 +51,12 @@ describe('docker-compose.yml', () => {
   test('named volumes are declared; the registry is reachable on loopback only', () => {
     for (const service of Object.values(services)) {
       for (const volume of service.volumes ?? []) {
-        const source = volume.split(':')[0];
+        const source = volume.split(':')[0] ?? '';
         if (volume.includes(':') && !/^[./~]/.test(source)) expect(Object.keys(volumes ?? {})).toContain(source);
       }
     }
-    expect(services.registry.image).toMatch(/^registry:2/);
-    expect(services.registry.ports).toEqual(['127.0.0.1:5000:5000']);
+    const registry = defined(services.registry, 'a registry service');
+    expect(registry.image).toMatch(/^registry:2/);
+    expect(registry.ports).toEqual(['127.0.0.1:5000:5000']);
   });
 });

@@ -16,7 +16,14 @@ function run(steps: Step[], fake = fakeRuntime()) {
 describe('executeSteps: one generic executor', () => {
   test('runs steps in order and stops at the first failure, returning it with its output tail', async () => {
     const fake = fakeRuntime((argv) => (argv[0] === 'b' ? { code: 3, tail: ['boom'] } : undefined));
-    const { result, calls } = await run([{ title: 'a', argv: ['a'] }, { title: 'b', argv: ['b'] }, { title: 'c', argv: ['c'] }], fake);
+    const { result, calls } = await run(
+      [
+        { title: 'a', argv: ['a'] },
+        { title: 'b', argv: ['b'] },
+        { title: 'c', argv: ['c'] },
+      ],
+      fake,
+    );
     expect(calls.map((c) => c.argv)).toEqual([['a'], ['b']]);
     expect(result).toMatchObject({ code: 3, tail: ['boom'], failed: { title: 'b' } });
   });
@@ -47,7 +54,9 @@ describe('executeSteps: one generic executor', () => {
   });
 
   test('a step whose work exists is reused: its check succeeds, nothing else runs or is registered', async () => {
-    const { calls, log, stateDir, result } = await run([{ title: 'create', argv: ['create'], reuseIf: { argv: ['inspect'], notice: 'reusing it' }, cleanup: { argv: ['rm'], title: 'rm' } }]);
+    const { calls, log, stateDir, result } = await run([
+      { title: 'create', argv: ['create'], reuseIf: { argv: ['inspect'], notice: 'reusing it' }, cleanup: { argv: ['rm'], title: 'rm' } },
+    ]);
     expect(result.code).toBe(0);
     expect(calls.map((c) => c.argv)).toEqual([['inspect']]);
     expect(log).toContain('buildkit: reusing it');
@@ -62,14 +71,23 @@ describe('executeSteps: one generic executor', () => {
 
   test('a failure that says another job did the same work counts as done', async () => {
     const fake = fakeRuntime(() => ({ code: 1, tail: ['ERROR: existing instance for "b1"'] }));
-    const { result, log } = await run([{ title: 'create', argv: ['create'], doneByOtherJob: { text: 'existing instance for "b1"', notice: 'created by another job' } }], fake);
+    const { result, log } = await run(
+      [{ title: 'create', argv: ['create'], doneByOtherJob: { text: 'existing instance for "b1"', notice: 'created by another job' } }],
+      fake,
+    );
     expect(result.code).toBe(0);
     expect(log).toContain('buildkit: created by another job');
   });
 
   test('housekeeping runs quietly and its failure is ignored', async () => {
     const fake = fakeRuntime((argv) => (argv[0] === 'tidy' ? { code: 1 } : undefined));
-    const { result, calls } = await run([{ title: 'tidy', argv: ['tidy'], quiet: true }, { title: 'next', argv: ['next'] }], fake);
+    const { result, calls } = await run(
+      [
+        { title: 'tidy', argv: ['tidy'], quiet: true },
+        { title: 'next', argv: ['next'] },
+      ],
+      fake,
+    );
     expect(result.code).toBe(0);
     expect(calls[0]?.options.quiet).toBe(true);
     expect(calls.map((c) => c.argv)).toEqual([['tidy'], ['next']]);
@@ -78,7 +96,12 @@ describe('executeSteps: one generic executor', () => {
 
 describe('executeSteps: retries', () => {
   const transient = (tail: string[]) => tail.includes('503');
-  const build = (attempts: number): Step => ({ title: 'build', group: ':docker: Building', argv: ['build'], retry: { attempts, when: transient, what: 'the push failed' } });
+  const build = (attempts: number): Step => ({
+    title: 'build',
+    group: ':docker: Building',
+    argv: ['build'],
+    retry: { attempts, when: transient, what: 'the push failed' },
+  });
 
   test('a transient failure is retried after 2 s, 4 s, ... in a new log group each time', async () => {
     let n = 0;

@@ -47,11 +47,30 @@ describe('loadConfig: JSON and flattened forms agree', () => {
     [
       'every build option',
       {
-        image: 'r/app', tags: ['1'], push: true, load: true, pull: true, platforms: ['linux/amd64', 'linux/arm64'],
-        outputs: ['type=local,"dest=a,b"', 'type=tar,dest=x.tar'], 'build-contexts': ['base=docker-image://alpine:3'],
-        annotations: ['index:A=1'], 'shm-size': '2g', 'add-hosts': ['db:127.0.0.1'], ulimit: ['nofile=1024:1024'],
-        provenance: 'mode=max', sbom: false, 'oci-labels': false, retries: 5,
-        builder: { driver: 'docker-container', name: 'b1', image: 'moby/buildkit:v0.13.2', 'driver-opts': ['network=host'], 'buildkitd-flags': '--debug', keep: true },
+        image: 'r/app',
+        tags: ['1'],
+        push: true,
+        load: true,
+        pull: true,
+        platforms: ['linux/amd64', 'linux/arm64'],
+        outputs: ['type=local,"dest=a,b"', 'type=tar,dest=x.tar'],
+        'build-contexts': ['base=docker-image://alpine:3'],
+        annotations: ['index:A=1'],
+        'shm-size': '2g',
+        'add-hosts': ['db:127.0.0.1'],
+        ulimit: ['nofile=1024:1024'],
+        provenance: 'mode=max',
+        sbom: false,
+        'oci-labels': false,
+        retries: 5,
+        builder: {
+          driver: 'docker-container',
+          name: 'b1',
+          image: 'moby/buildkit:v0.13.2',
+          'driver-opts': ['network=host'],
+          'buildkitd-flags': '--debug',
+          keep: true,
+        },
       },
     ],
     ['attestation booleans', { provenance: true, sbom: 'generator=x' }],
@@ -129,9 +148,7 @@ describe('loadConfig: every problem at once, with option paths', () => {
   });
 
   test('list items are named by index', () => {
-    expect(errorsOf({ image: 'r/a', tags: ['ok', 3], 'build-args': ['=x', 'GOOD=1'] })).toEqual([
-      'tags[1]: expected a string, got number 3',
-    ]);
+    expect(errorsOf({ image: 'r/a', tags: ['ok', 3], 'build-args': ['=x', 'GOOD=1'] })).toEqual(['tags[1]: expected a string, got number 3']);
     expect(errorsOf({ 'build-args': ['=x', 'GOOD=1'], labels: ['NOVALUE'] })).toEqual([
       'build-args[0]: expected KEY=VALUE or KEY with a non-empty key without spaces; got "=x"',
       'labels[0]: expected KEY=VALUE; got "NOVALUE"',
@@ -198,7 +215,9 @@ describe('loadConfig: one source of truth per fact', () => {
     const config = { 'build-args': { node_env: 'production' }, labels: ['a=b'] };
     expect(load(config, 'flattened')).toMatchObject({
       ok: true,
-      notices: ["build-args: the agent's flattened variables upper-case map keys (NODE_ENV); an agent >= 3.28 sends the configuration as JSON too, which keeps their case"],
+      notices: [
+        "build-args: the agent's flattened variables upper-case map keys (NODE_ENV); an agent >= 3.28 sends the configuration as JSON too, which keeps their case",
+      ],
     });
     expect(load(config, 'json')).toMatchObject({ ok: true, notices: [] });
   });
@@ -215,7 +234,13 @@ describe('loadConfig: one source of truth per fact', () => {
   test('attestation attributes are parsed once', () => {
     const result = load({ provenance: 'mode=max,builder-id=ci', sbom: false }, 'json');
     expect(result.ok && [result.config.provenance, result.config.sbom]).toEqual([
-      { enabled: true, attrs: [{ key: 'mode', value: 'max' }, { key: 'builder-id', value: 'ci' }] },
+      {
+        enabled: true,
+        attrs: [
+          { key: 'mode', value: 'max' },
+          { key: 'builder-id', value: 'ci' },
+        ],
+      },
       { enabled: false },
     ]);
     expect(errorsOf({ provenance: 'max' })).toEqual(['provenance: expected true, false or key=value attributes such as mode=max; got "max"']);

@@ -45,7 +45,13 @@ describe("CSV records as Go's encoding/csv reads them (buildx and buildctl specs
 
 describe('exporter specs', () => {
   test('type and fields, in order; keys are lower-cased as buildx does', () => {
-    expect(parseExporterSpec('type=image,Name=r/a,push=true')).toEqual({ type: 'image', attrs: [{ key: 'name', value: 'r/a' }, { key: 'push', value: 'true' }] });
+    expect(parseExporterSpec('type=image,Name=r/a,push=true')).toEqual({
+      type: 'image',
+      attrs: [
+        { key: 'name', value: 'r/a' },
+        { key: 'push', value: 'true' },
+      ],
+    });
   });
 
   test.each([

@@ -13,7 +13,7 @@ const readme = readFileSync(join(root, 'README.md'), 'utf8');
 const examplePipelines = readdirSync(join(root, 'examples'), { recursive: true, encoding: 'utf8' })
   .filter((file) => file.endsWith('pipeline.yml'))
   .map((file) => readFileSync(join(root, 'examples', file), 'utf8'));
-const blocks = [...readme.matchAll(/```ya?ml\n([\s\S]*?)```/g)].map((m) => m[1]).concat(examplePipelines);
+const blocks = [...readme.matchAll(/```ya?ml\n([\s\S]*?)```/g)].map((m) => m[1] ?? '').concat(examplePipelines);
 
 type Step = { plugins?: Array<Record<string, unknown>> };
 const uses = blocks.flatMap((block) =>
@@ -37,7 +37,9 @@ test.each(uses.map(([key, config], i) => [i, key, config]))('example %i (%s) val
 test('examples reference a version no older than the latest git tag', () => {
   let latest = '';
   try {
-    latest = execFileSync('git', ['-C', root, 'describe', '--tags', '--abbrev=0'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    latest = execFileSync('git', ['-C', root, 'describe', '--tags', '--abbrev=0'], { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
   } catch {
     // no tags yet
   }
