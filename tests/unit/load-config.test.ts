@@ -7,6 +7,12 @@ function load(config: Record<string, unknown>, form: 'json' | 'flattened', key =
   return loadConfig({ ...base, ...pluginEnv(key, config, form) });
 }
 
+function errorsOf(config: Record<string, unknown>, form: 'json' | 'flattened' = 'json') {
+  const result = load(config, form);
+  if (result.ok) throw new Error('expected errors');
+  return result.errors;
+}
+
 const defaults = {
   context: '.',
   buildArgs: [],
@@ -125,12 +131,6 @@ describe('loadConfig: JSON and flattened forms agree', () => {
 });
 
 describe('loadConfig: every problem at once, with option paths', () => {
-  const errorsOf = (config: Record<string, unknown>, form: 'json' | 'flattened' = 'json') => {
-    const result = load(config, form);
-    if (result.ok) throw new Error('expected errors');
-    return result.errors;
-  };
-
   test('unknown option, wrong types and bad enum together', () => {
     expect(errorsOf({ pushh: true, push: 'yes', progress: 'fancy', tags: 5 })).toEqual([
       'pushh: unknown option; expected one of: ' + optionNames,
@@ -197,12 +197,6 @@ describe('loadConfig: every problem at once, with option paths', () => {
 });
 
 describe('loadConfig: one source of truth per fact', () => {
-  const errorsOf = (config: Record<string, unknown>, form: 'json' | 'flattened' = 'json') => {
-    const result = load(config, form);
-    if (result.ok) throw new Error('expected errors');
-    return result.errors;
-  };
-
   test('map keys are checked as list keys are', () => {
     expect(errorsOf({ 'build-args': { 'A B': 'x', '': 'y', OK: 'z' } })).toEqual([
       'build-args: expected map keys that are not empty and have no spaces; got "A B"',
