@@ -1,3 +1,4 @@
+import { readBuildMetadata } from '../report/build-metadata';
 import { BuilderConfig } from '../config/types';
 import { versionMatters } from '../plan/version-gates';
 import { Step } from '../plan/step';
@@ -44,6 +45,7 @@ export const dockerContainerEngine: Engine = {
   build: (input: EngineInput) => buildxStep(input, builderName(input.config.builder, input.env)),
   // The probed BuildKit is the engine's; this builder brings its own.
   buildkitVersion: () => undefined,
+  readResult: readBuildMetadata,
   hint: dockerHint,
 };
 

@@ -1,3 +1,4 @@
+import { readBuildMetadata } from '../report/build-metadata';
 import { versionMatters } from '../plan/version-gates';
 import { buildxStep } from './buildx-step';
 import { classicStoreLimits } from './classic-store';
@@ -18,5 +19,6 @@ export const dockerEngine: Engine = {
   setup: () => [],
   build: (input) => buildxStep(input),
   buildkitVersion: (facts) => facts.buildkitVersion,
+  readResult: readBuildMetadata,
   hint: dockerHint,
 };

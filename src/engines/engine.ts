@@ -1,6 +1,7 @@
 import { Config } from '../config/types';
 import { BuildRequest } from '../plan/build-request';
 import { Step } from '../plan/step';
+import { BuildResult } from '../report/build-metadata';
 
 type Env = Record<string, string | undefined>;
 
@@ -37,6 +38,8 @@ export interface Engine {
   build(input: EngineInput): Step;
   /** The BuildKit version that builds, as far as the facts tell. */
   buildkitVersion(facts: Facts): string | undefined;
+  /** What the build's metadata file says: digest, refs and, for bake, each target's. */
+  readResult(metadataFile: string, bakeTargets?: string[]): BuildResult;
   /** What the user can do about a failure whose cause is the agent, not the build. */
   hint(outputTail: string[]): string | undefined;
 }

@@ -5,7 +5,6 @@ import { Plan, planJob } from '../plan/plan';
 import { PlanError } from '../plan/plan-error';
 import { versionWarnings } from '../plan/version-warnings';
 import { failureAnnotation } from '../report/annotation';
-import { readBuildMetadata } from '../report/build-metadata';
 import { annotationContext } from '../report/meta-data-keys';
 import { reportBuild } from '../report/report-build';
 import { displayCommand, executeSteps } from './execute-steps';
@@ -61,7 +60,7 @@ export async function runBuildJob(config: Config, configNotices: string[], env: 
     return build.code;
   }
 
-  const result = readBuildMetadata(plan.request.metadataFile, config.bake?.targets);
+  const result = plan.engine.readResult(plan.request.metadataFile, config.bake?.targets);
   const refs = config.bake ? Object.values(result.targets).flatMap((t) => t.refs) : plan.request.refs;
   const exports: Record<string, string> = { BUILDKIT_IMAGE_REFS: refs.join(' ') };
   if (result.digest) exports.BUILDKIT_IMAGE_DIGEST = result.digest;
