@@ -1,7 +1,7 @@
 import { CsvError, readCsvRecord } from './csv';
 import { ExporterSpec, Field, SpecError, parseExporterSpec } from './exporter';
 import { resolveImageRefs } from './image-refs';
-import { Attestation, BakeConfig, BuilderConfig, BuilderDriver, Config, KeyValue, Progress } from './types';
+import { Attestation, BakeConfig, BuilderConfig, BuilderDriver, Config, KeyValue, Progress, TlsConfig } from './types';
 
 type Raw = Record<string, unknown>;
 export type ConfigSource = 'json' | 'flattened';
@@ -70,7 +70,7 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
     sbom: attestation(raw.sbom, 'sbom', errors),
     ociLabels: raw['oci-labels'] as boolean,
     retries: raw.retries as number,
-    builder: builder((raw.builder ?? {}) as Raw),
+    builder: builder((raw.builder ?? {}) as Raw, errors),
     bake: raw.bake === undefined ? undefined : bake(raw.bake as Raw),
   };
   if (config.builder.keep && !config.builder.name) {
@@ -145,9 +145,24 @@ function attestation(value: unknown, option: string, errors: string[]): Attestat
   return { enabled: true, attrs };
 }
 
-function builder(raw: Raw): BuilderConfig {
+function builder(raw: Raw, errors: string[]): BuilderConfig {
+  const endpoints = list(raw.endpoint);
+  const nodes = ((raw.nodes ?? []) as Raw[]).map((node) => ({
+    endpoint: node.endpoint as string,
+    platforms: list(node.platforms),
+    tls: node.tls as TlsConfig | undefined,
+  }));
+  endpoints.forEach((endpoint, i) => checkEndpoint(endpoint, Array.isArray(raw.endpoint) ? `builder.endpoint[${i}]` : 'builder.endpoint', errors));
+  nodes.forEach((node, i) => checkEndpoint(node.endpoint, `builder.nodes[${i}].endpoint`, errors));
+  checkTls(raw.tls as TlsConfig | undefined, 'builder.tls', errors);
+  nodes.forEach((node, i) => checkTls(node.tls, `builder.nodes[${i}].tls`, errors));
   return {
     driver: (raw.driver ?? 'auto') as BuilderDriver,
+    endpoints,
+    routeKey: raw['route-key'] as string | undefined,
+    client: (raw.client ?? 'auto') as BuilderConfig['client'],
+    tls: raw.tls as TlsConfig | undefined,
+    nodes,
     name: raw.name as string | undefined,
     image: raw.image as string | undefined,
     driverOpts: list(raw['driver-opts']),
@@ -197,4 +212,28 @@ function keyValues(value: unknown, option: string, allowBareKey: boolean, contex
     }
   });
   return result;
+}
+
+/** BuildKit addresses: `tcp://host:port`, `unix:///path`, and the other `scheme://` forms buildctl knows. */
+function checkEndpoint(endpoint: string, option: string, errors: string[]): void {
+  const scheme = /^([a-z][a-z0-9+-]*):\/\/(.+)$/.exec(endpoint);
+  if (!scheme) {
+    errors.push(`${option}: expected a BuildKit address such as tcp://builder:1234 or unix:///run/buildkit/buildkitd.sock; got ${JSON.stringify(endpoint)}`);
+  } else if (scheme[1] === 'tcp' && !/^[^/:]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/.test(scheme[2] ?? '')) {
+    errors.push(`${option}: a tcp:// address needs a host and a port, as in tcp://builder:1234; got ${JSON.stringify(endpoint)}`);
+  }
+}
+
+function checkTls(tls: TlsConfig | undefined, option: string, errors: string[]): void {
+  for (const key of ['ca', 'cert', 'key'] as const) {
+    const value = tls?.[key];
+    if (value?.startsWith('env:') && !/^env:[A-Za-z_][A-Za-z0-9_]*$/.test(value)) {
+      errors.push(`${option}.${key}: expected env:NAME with a variable name, or a file path; got ${JSON.stringify(value)}`);
+    } else if (value === '') {
+      errors.push(`${option}.${key}: expected a file path or env:NAME; got an empty string`);
+    }
+  }
+  if (tls && (tls.cert === undefined) !== (tls.key === undefined)) {
+    errors.push(`${option}: cert and key go together (a client certificate and its key)`);
+  }
 }

@@ -9,10 +9,30 @@ export interface KeyValue {
   fromEnv?: boolean;
 }
 
-export type BuilderDriver = 'auto' | 'docker' | 'docker-container';
+export type BuilderDriver = 'auto' | 'docker' | 'docker-container' | 'remote' | 'daemonless';
+
+/** A file path (absolute, or relative to the checkout) or `env:NAME`, a variable holding PEM. */
+export interface TlsConfig {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  servername?: string;
+}
+
+/** A remote builder for some platforms (buildx remote nodes). */
+export interface BuilderNode {
+  endpoint: string;
+  platforms: string[];
+  tls?: TlsConfig;
+}
 
 export interface BuilderConfig {
   driver: BuilderDriver;
+  endpoints: string[];
+  routeKey?: string;
+  client: 'auto' | 'buildctl' | 'buildx';
+  tls?: TlsConfig;
+  nodes: BuilderNode[];
   name?: string;
   image?: string;
   driverOpts: string[];

@@ -17,7 +17,7 @@ export function buildxStep({ config, request }: EngineInput, builder?: string): 
   };
 }
 
-function pushRetry(request: BuildRequest, attempts: number): Step['retry'] {
+export function pushRetry(request: BuildRequest, attempts: number): Step['retry'] {
   if (!request.pushes || attempts === 0) return undefined;
   return { attempts, when: isTransientPushFailure, what: 'the push failed with a transient registry error' };
 }

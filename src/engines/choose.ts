@@ -1,45 +1,107 @@
 import { PlanError } from '../plan/plan-error';
+import { buildctlDaemonlessEngine, buildctlRemoteEngine } from './buildctl';
+import { builderName, buildxRemoteEngine, dockerContainerEngine } from './buildx-builder';
 import { dockerEngine } from './docker';
-import { builderName, dockerContainerEngine } from './docker-container';
 import { Engine, EngineInput, Fact, Facts } from './engine';
+import { remoteEndpoints } from './remote-endpoints';
 
 export interface EngineChoice {
   engine: Engine;
-  /** Why this engine, for the log; a notice when the plugin chose for the user. */
+  /** Why this engine, for the log. */
   reason: string;
+  /** Said in the log and the annotation when the plugin chose something the user may not expect. */
   notice?: string;
 }
 
-/** The engines `builder.driver` allows, in the order `auto` prefers them. */
-function candidates(input: EngineInput): Engine[] {
-  switch (input.config.builder.driver) {
-    case 'docker':
-      return [dockerEngine];
-    case 'docker-container':
-      return [dockerContainerEngine];
-    default:
-      return [dockerEngine, dockerContainerEngine];
-  }
-}
-
 /** Every fact the choice and the engines it may choose read: the probes worth running. */
-export function factsToProbe(input: EngineInput): Fact[] {
-  return [...new Set(candidates(input).flatMap((engine) => engine.facts(input)))];
+export function factsToProbe(input: EngineInput, facts: Facts): Fact[] {
+  const { driver } = input.config.builder;
+  const remote = remoteEndpoints(input).endpoints.length > 0;
+  const wanted = new Set<Fact>();
+  const add = (engine: Engine) => engine.facts(input).forEach((fact) => wanted.add(fact));
+  if (driver === 'remote' || (driver === 'auto' && remote)) {
+    add(remoteEngine(input, facts));
+  } else if (driver === 'daemonless') {
+    add(buildctlDaemonlessEngine);
+  } else {
+    if (driver !== 'docker-container') add(dockerEngine);
+    if (driver !== 'docker') add(dockerContainerEngine);
+    // Docker and daemonless both on PATH: only then does it matter whether Docker answers.
+    if (driver === 'auto' && facts.dockerCli && facts.daemonless) wanted.add('dockerReachable');
+  }
+  return [...wanted];
 }
 
 /** Which engine builds: a pure function of the configuration, the request and the facts. */
 export function chooseEngine(input: EngineInput, facts: Facts): EngineChoice {
+  const choice = chooseByDriver(input, facts);
+  const limits = choice.engine.limits(input, facts);
+  if (limits.length > 0) throw new PlanError(limits.join('\n'));
+  return choice;
+}
+
+function chooseByDriver(input: EngineInput, facts: Facts): EngineChoice {
+  const { builder } = input.config;
+  const remote = remoteEndpoints(input);
+  switch (builder.driver) {
+    case 'remote':
+      if (remote.endpoints.length === 0) {
+        throw new PlanError("builder.driver: remote needs builder.endpoint (or builder.nodes), or BUILDKIT_HOST in the agent's environment");
+      }
+      return { engine: remoteEngine(input, facts), reason: `builder.driver is remote (${remote.from})` };
+    case 'daemonless':
+      if (facts.daemonless === false && !input.config.dryRun) {
+        throw new PlanError('builder.driver: daemonless needs buildctl-daemonless.sh (and buildctl, buildkitd) on PATH, as in the moby/buildkit images');
+      }
+      return { engine: buildctlDaemonlessEngine, reason: 'builder.driver is daemonless' };
+    case 'docker':
+    case 'docker-container':
+      if (builder.endpoints.length > 0 || builder.nodes.length > 0) {
+        throw new PlanError(`builder.endpoint: a remote builder is used with builder.driver remote or auto, not ${builder.driver}`);
+      }
+      noDockerCli(input, facts);
+      return builder.driver === 'docker-container'
+        ? { engine: dockerContainerEngine, reason: 'builder.driver is docker-container' }
+        : dockerOrContainer(input, facts);
+    default:
+      if (builder.endpoints.length > 0 || builder.nodes.length > 0) return { engine: remoteEngine(input, facts), reason: `${remote.from} is set` };
+      if (remote.from === 'BUILDKIT_HOST')
+        return { engine: remoteEngine(input, facts), reason: "BUILDKIT_HOST is set in the agent's environment (its builder fleet)" };
+      if (facts.dockerCli !== false && facts.dockerReachable !== false) return dockerOrContainer(input, facts);
+      if (facts.daemonless) return { engine: buildctlDaemonlessEngine, reason: 'buildctl-daemonless.sh is on PATH and no Docker engine answers' };
+      if (input.config.dryRun) return dockerOrContainer(input, facts);
+      throw new PlanError(
+        `no BuildKit engine found: the docker CLI is ${facts.dockerCli ? 'on PATH but no Docker engine answers' : 'not on PATH'}. Give the step one of: ` +
+          '(1) builder.endpoint: tcp://HOST:1234, a remote buildkitd; ' +
+          "(2) BUILDKIT_HOST in the agent's environment, its builder fleet; " +
+          '(3) Docker with the buildx plugin on the agent (the Elastic CI Stack has it); ' +
+          '(4) buildctl-daemonless.sh, buildctl and buildkitd on PATH (the moby/buildkit image, in Kubernetes)',
+      );
+  }
+}
+
+/** `builder.client`: buildx's remote driver when `docker buildx` is there, else buildctl. */
+function remoteEngine(input: EngineInput, facts: Facts): Engine {
+  const { client } = input.config.builder;
+  if (client === 'buildx') return buildxRemoteEngine;
+  if (client === 'buildctl') return buildctlRemoteEngine;
+  return facts.dockerCli === false || facts.buildxPlugin === false ? buildctlRemoteEngine : buildxRemoteEngine;
+}
+
+function noDockerCli(input: EngineInput, facts: Facts): void {
   if (facts.dockerCli === false && !input.config.dryRun) {
     throw new PlanError(
-      'no BuildKit engine found: the docker CLI is not on PATH. Install Docker with the buildx plugin on the agent, ' +
-        'or run the step on an agent that has it',
+      `no BuildKit engine found: the docker CLI is not on PATH, and builder.driver is ${input.config.builder.driver}. Install Docker with the buildx plugin on the agent, ` +
+        'or use builder.driver: remote or daemonless',
     );
   }
-  const { driver } = input.config.builder;
-  if (driver === 'docker-container') return { engine: dockerContainerEngine, reason: 'builder.driver is docker-container' };
+}
+
+/** The Docker engine's own BuildKit, unless its classic image store cannot do the build. */
+function dockerOrContainer(input: EngineInput, facts: Facts): EngineChoice {
   const limits = dockerEngine.limits(input, facts);
-  if (limits.length === 0) return { engine: dockerEngine, reason: "the Docker engine's own BuildKit can do this build" };
-  if (driver === 'docker') {
+  if (limits.length === 0) return { engine: dockerEngine, reason: 'a Docker engine is here, and its own BuildKit can do this build' };
+  if (input.config.builder.driver === 'docker') {
     throw new PlanError(
       `builder.driver: the Docker engine's classic image store cannot do ${limits.join(' or ')}. Either enable the ` +
         'containerd image store on the agent (daemon.json: {"features":{"containerd-snapshotter":true}}), or let the plugin ' +

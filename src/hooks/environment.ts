@@ -4,9 +4,10 @@ import { hookMain } from '../run/hook-main';
 import { createStateDir, stateDirPath } from '../run/state-dir';
 
 hookMain(async () => {
-  checkJob(process.env);
+  const plan = checkJob(process.env);
   const stateDir = stateDirPath(process.env);
   createStateDir(stateDir);
-  writeExports({ BUILDKIT_PLUGIN_STATE_DIR: stateDir });
+  // BUILDKIT_HOST of a remote builder, for the step command (the command hook may fail over).
+  writeExports({ BUILDKIT_PLUGIN_STATE_DIR: stateDir, ...plan.exports });
   return 0;
 });

@@ -44,6 +44,8 @@ export interface BuildRequest {
   pull: boolean;
   noCache: boolean;
   progress: Progress;
+  /** The job's private state dir: TLS files, the metadata file, an image tar to load. */
+  stateDir: string;
   metadataFile: string;
 }
 
@@ -90,6 +92,7 @@ export function planBuildRequest(config: Config, env: Env, stateDir: string, now
     pull: config.pull,
     noCache: config.noCache,
     progress: config.progress,
+    stateDir,
     metadataFile: `${stateDir}/build-metadata.json`,
   };
   return { request, notices };

@@ -15,6 +15,12 @@ export interface Plan {
   /** Run in order before the build; each may register a clean-up. */
   setup: Step[];
   build: Step;
+  /** Run after a successful build. */
+  after: Step[];
+  /** Variables for the step command (and later hooks). */
+  exports: Record<string, string>;
+  /** The builder that built, for the report. */
+  builtOn?: string;
   /** What pre-exit will undo. */
   cleanups: CleanupStep[];
   /** The BuildKit version that builds, when the facts tell it. */
@@ -29,14 +35,17 @@ export function planJob(config: Config, planned: PlannedRequest, env: Env, facts
   const input = { config, request, env };
   const choice = chooseEngine(input, facts);
   if (choice.notice) notices.push(choice.notice);
-  const setup = choice.engine.setup(input);
-  const build = choice.engine.build(input);
+  const setup = choice.engine.setup(input, facts);
+  const build = choice.engine.build(input, facts);
   return {
     engine: choice.engine,
     engineReason: choice.reason,
     request,
     setup,
     build,
+    after: choice.engine.after(input),
+    exports: choice.engine.exports(input, facts),
+    builtOn: choice.engine.builtOn(input, facts),
     cleanups: [...setup, build].flatMap((step) => (step.cleanup ? [step.cleanup] : [])),
     buildkitVersion: choice.engine.buildkitVersion(facts),
     notices,

@@ -10,6 +10,8 @@ export interface StateFile {
   name: string;
   content: string;
   mode: number;
+  /** The variable the content came from: the content is a secret, never displayed. */
+  fromEnv?: string;
 }
 
 /**
@@ -36,6 +38,8 @@ export interface Step {
   group?: string;
   /** The command as the log shows it, with secret values masked (default: argv shell-quoted). */
   display?: string;
+  /** Runs in a process group of its own, and a cancel signals the whole group. */
+  processGroup?: boolean;
   /** Retries of a failed run, when the failure's output says it is worth it. */
   retry?: { attempts: number; when: (outputTail: string[]) => boolean; what: string };
 }

@@ -4,6 +4,8 @@ export interface AnnotationInput {
   pushed: boolean;
   digest?: string;
   seconds: number;
+  /** The remote builder that built. */
+  builder?: string;
   platforms?: string[];
   attestations?: string[];
   targets?: Record<string, { digest?: string; refs: string[] }>;
@@ -23,6 +25,7 @@ export function buildAnnotation(input: AnnotationInput): string {
     lines.push(`- target \`${target}\`: ${result.refs.map((r) => `\`${r}\``).join(', ') || 'no image'}${result.digest ? ` (\`${result.digest}\`)` : ''}`);
   }
   if (input.targets && Object.keys(input.targets).length > 0) lines.push('');
+  if (input.builder) lines.push(`Builder: \`${input.builder}\``, '');
   if (input.platforms && input.platforms.length > 0) lines.push(`Platforms: ${input.platforms.join(', ')}`, '');
   if (input.attestations && input.attestations.length > 0) lines.push(`Attestations: ${input.attestations.join(', ')}`, '');
   if (input.warnings && input.warnings.length > 0) {

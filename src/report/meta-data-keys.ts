@@ -11,9 +11,9 @@ function reportNamespace(env: Env): string {
 }
 
 /** With a bake target: `buildkit.<ns>.<target>.digest`. */
-export function metaDataKeys(env: Env, target?: string): { digest: string; refs: string } {
+export function metaDataKeys(env: Env, target?: string): { digest: string; refs: string; builder: string } {
   const ns = target ? `${reportNamespace(env)}.${target}` : reportNamespace(env);
-  return { digest: `buildkit.${ns}.digest`, refs: `buildkit.${ns}.image-refs` };
+  return { digest: `buildkit.${ns}.digest`, refs: `buildkit.${ns}.image-refs`, builder: `buildkit.${ns}.builder` };
 }
 
 export function annotationContext(env: Env): string {

@@ -13,6 +13,8 @@ export interface BuildReport {
   result: BuildResult;
   refs: string[];
   seconds: number;
+  /** The remote builder that built. */
+  builtOn?: string;
   warnings: string[];
 }
 
@@ -25,6 +27,7 @@ export async function reportBuild(report: BuildReport, agent: AgentClient): Prom
     const keys = metaDataKeys(env);
     if (result.digest) calls.push(agent.setMetaData(keys.digest, result.digest));
     if (refs.length > 0) calls.push(agent.setMetaData(keys.refs, refs.join(' ')));
+    if (report.builtOn) calls.push(agent.setMetaData(keys.builder, report.builtOn));
     for (const [target, outcome] of Object.entries(result.targets)) {
       const targetKeys = metaDataKeys(env, target);
       if (outcome.digest) calls.push(agent.setMetaData(targetKeys.digest, outcome.digest));
@@ -38,6 +41,7 @@ export async function reportBuild(report: BuildReport, agent: AgentClient): Prom
       pushed: report.request.pushes,
       digest: result.digest,
       seconds: report.seconds,
+      builder: report.builtOn,
       platforms: config.bake ? [] : report.request.platforms,
       attestations: attestations(report.request, result),
       targets: config.bake ? result.targets : undefined,

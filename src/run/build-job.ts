@@ -11,7 +11,8 @@ import { displayCommand, executeSteps } from './execute-steps';
 import { writeExports } from './exports';
 import { UserError } from './hook-main';
 import { log } from './log';
-import { probeFacts } from './probes';
+import { lookUpTools, probeFacts } from './probes';
+import { Facts } from '../engines/engine';
 import { Runtime, processRuntime } from './runtime';
 import { shellCommand } from './shell-quote';
 import { createStateDir, stateDirPath } from './state-dir';
@@ -21,10 +22,17 @@ import { runStepCommand } from './step-command';
 export async function runBuildJob(config: Config, configNotices: string[], env: NodeJS.ProcessEnv, runtime: Runtime = processRuntime()): Promise<number> {
   const stateDir = stateDirPath(env);
   const planned = planBuildRequest(config, env, stateDir, runtime.now());
-  const facts = await probeFacts(factsToProbe({ config, request: planned.request, env }), runtime, env);
+  const tools = lookUpTools(runtime, env);
+  const facts = await probeFacts(factsToProbe({ config, request: planned.request, env }, tools), tools, runtime, env, config);
+  const unreachable = unreachableBuilders(facts);
   const plan = planOrFail(() => planJob(config, planned, env, facts));
   const notices = [...configNotices, ...plan.notices];
-  const warnings = versionWarnings(plan.request, { buildx: facts.buildxVersion, buildkit: plan.buildkitVersion });
+  const warnings = [
+    ...unreachable,
+    ...versionWarnings(plan.request, { buildx: facts.buildxVersion, buildkit: plan.buildkitVersion }),
+    ...clientWarnings(facts),
+  ];
+  log.info(`buildkit: engine ${plan.engine.name}${plan.builtOn ? ` (${plan.builtOn})` : ''}: ${plan.engineReason}`);
   notices.forEach((notice) => log.info(`buildkit: ${notice}`));
   warnings.forEach((warning) => log.warn(warning));
 
@@ -39,11 +47,13 @@ export async function runBuildJob(config: Config, configNotices: string[], env: 
   if (setup.code !== 0) {
     log.openCurrentGroup();
     log.error(`${setup.failed?.title} failed (exit ${setup.code})`);
+    const hint = plan.engine.hint(setup.tail);
+    if (hint) log.error(hint);
     return setup.code;
   }
 
   const started = Date.now();
-  const build = await executeSteps([plan.build], context);
+  const build = await executeSteps([plan.build, ...plan.after], context);
   const seconds = (Date.now() - started) / 1000;
   log.info(`buildkit: the build took ${Math.round(seconds * 1000)} ms`);
   const cancelled = runtime.cancelled();
@@ -53,7 +63,7 @@ export async function runBuildJob(config: Config, configNotices: string[], env: 
   }
   if (build.code !== 0) {
     log.openCurrentGroup();
-    log.error(`the build failed (exit ${build.code})`);
+    log.error(build.failed === plan.build ? `the build failed (exit ${build.code})` : `${build.failed?.title} failed (exit ${build.code})`);
     const hint = plan.engine.hint(build.tail);
     if (hint) log.error(hint);
     if (config.annotate) await runtime.agent.annotate(failureAnnotation(env.BUILDKITE_LABEL, build.code, build.tail, hint), 'error', annotationContext(env));
@@ -62,10 +72,10 @@ export async function runBuildJob(config: Config, configNotices: string[], env: 
 
   const result = plan.engine.readResult(plan.request.metadataFile, config.bake?.targets);
   const refs = config.bake ? Object.values(result.targets).flatMap((t) => t.refs) : plan.request.refs;
-  const exports: Record<string, string> = { BUILDKIT_IMAGE_REFS: refs.join(' ') };
+  const exports: Record<string, string> = { ...plan.exports, BUILDKIT_IMAGE_REFS: refs.join(' ') };
   if (result.digest) exports.BUILDKIT_IMAGE_DIGEST = result.digest;
   writeExports(exports, env);
-  await reportBuild({ config, request: plan.request, env, result, refs, seconds, warnings: [...notices, ...warnings] }, runtime.agent);
+  await reportBuild({ config, request: plan.request, env, result, refs, seconds, builtOn: plan.builtOn, warnings: [...notices, ...warnings] }, runtime.agent);
   return runStepCommand({ ...env, ...exports }, runtime);
 }
 
@@ -81,10 +91,29 @@ function planOrFail(plan: () => Plan): Plan {
 /** dry-run: every command of the plan, as it would run; housekeeping and skip checks as comments. */
 function printPlan(plan: Plan, env: NodeJS.ProcessEnv): void {
   log.group(':docker: dry-run: the commands this step would run');
-  for (const step of [...plan.setup, plan.build]) {
+  for (const step of [...plan.setup, plan.build, ...plan.after]) {
     if (step.reuseIf) log.info(`# skipped when this succeeds: ${shellCommand(step.reuseIf.argv)}`);
     log.info(step.quiet ? `# housekeeping, failure ignored: ${displayCommand(step)}` : displayCommand(step));
   }
   for (const cleanup of plan.cleanups) log.info(shellCommand(cleanup.argv));
   if ((env.BUILDKITE_COMMAND ?? '').trim() !== '') log.info(`then the step command: ${env.BUILDKITE_COMMAND}`);
+}
+
+/** Builders that failed the connection check: a warning each, or the error when none answered. */
+function unreachableBuilders(facts: Facts): string[] {
+  const check = facts.endpoints;
+  if (!check || check.failures.length === 0) return [];
+  const each = check.failures.map((failure) => `${failure.endpoint}: ${failure.reason}`);
+  if (!check.chosen) throw new UserError('no remote builder answered the connection check:', each);
+  return each.map((line) => `the builder ${line}; using ${check.chosen}`);
+}
+
+/** buildctl and buildkitd of different minor versions may not speak the same protocol. */
+function clientWarnings(facts: Facts): string[] {
+  const minor = (version: string) => /^(\d+\.\d+)\./.exec(version)?.[1];
+  const { buildctlVersion: client, daemonVersion: daemon } = facts;
+  if (!client || !daemon || minor(client) === minor(daemon)) return [];
+  return [
+    `buildctl ${client} and the builder's BuildKit ${daemon} differ in minor version: builds may fail with protocol or feature errors; use a buildctl of the daemon's version`,
+  ];
 }

@@ -1,7 +1,7 @@
 import { loadConfig } from '../config/load-config';
 import { Config } from '../config/types';
 import { planBuildRequest } from '../plan/build-request';
-import { planJob } from '../plan/plan';
+import { Plan, planJob } from '../plan/plan';
 import { PlanError } from '../plan/plan-error';
 import { UserError } from './hook-main';
 import { stateDirPath } from './state-dir';
@@ -24,10 +24,10 @@ export function configOrFail(env: NodeJS.ProcessEnv): LoadedConfig {
  * Everything that can be checked before the checkout and without probing the agent: the
  * configuration, and a plan made with nothing known about the engine.
  */
-export function checkJob(env: NodeJS.ProcessEnv, now = new Date()): void {
+export function checkJob(env: NodeJS.ProcessEnv, now = new Date()): Plan {
   const { config } = configOrFail(env);
   try {
-    planJob(config, planBuildRequest(config, env, stateDirPath(env), now), env, {});
+    return planJob(config, planBuildRequest(config, env, stateDirPath(env), now), env, {});
   } catch (error) {
     if (error instanceof PlanError) throw new UserError(error.message);
     throw error;

@@ -8,6 +8,8 @@ export interface ExecOptions {
   /** Pass output through and also keep its last N lines (for failure reports). */
   tailLines?: number;
   timeoutMs?: number;
+  /** Start it in a process group of its own; cancel signals reach the whole group. */
+  processGroup?: boolean;
   /** Discard the command's output (best-effort housekeeping). */
   quiet?: boolean;
 }
@@ -36,6 +38,7 @@ export function exec(argv: string[], options: ExecOptions = {}): Promise<ExecRes
     const [command = '', ...args] = argv;
     const child = spawn(command, args, {
       env: options.env ?? process.env,
+      detached: options.processGroup,
       stdio: options.quiet
         ? 'ignore'
         : [options.input === undefined ? 'inherit' : 'pipe', options.capture || tee ? 'pipe' : 'inherit', tee ? 'pipe' : 'inherit'],
@@ -59,6 +62,14 @@ export function exec(argv: string[], options: ExecOptions = {}): Promise<ExecRes
     if (options.input !== undefined) child.stdin?.end(options.input);
     const forward = (signal: NodeJS.Signals) => {
       cancelledBy = signal;
+      if (options.processGroup && child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, signal);
+          return;
+        } catch {
+          // the group is gone: signal the child alone
+        }
+      }
       child.kill(signal);
     };
     forwarded.forEach((signal) => process.on(signal, forward));
@@ -72,7 +83,13 @@ export function exec(argv: string[], options: ExecOptions = {}): Promise<ExecRes
       process.stderr.write(`buildkit: cannot run ${argv[0]}: ${error.code === 'ENOENT' ? 'not found' : error.message}\n`);
       done(127);
     });
-    child.on('close', (code, signal) => done(code ?? 128 + signalNumber(signal)));
+    child.on('close', (code, signal) => {
+      const status = code ?? 128 + signalNumber(signal);
+      // A cancelled group (a daemon the command started) is waited for: pre-exit must not
+      // run while it still holds its sockets and files.
+      if (options.processGroup && cancelledBy && child.pid !== undefined) void groupGone(child.pid, 5000).then(() => done(status));
+      else done(status);
+    });
   });
 }
 
@@ -97,4 +114,25 @@ class TailBuffer {
 function signalNumber(signal: NodeJS.Signals | null): number {
   const numbers: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
   return signal ? (numbers[signal] ?? 1) : 1;
+}
+
+/** Waits until no process of the group is left; past the deadline the group is killed. */
+async function groupGone(pgid: number, deadlineMs: number): Promise<void> {
+  const alive = () => {
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const until = Date.now() + deadlineMs;
+  while (alive() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 100));
+  if (alive()) {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      // gone in the meantime
+    }
+  }
 }

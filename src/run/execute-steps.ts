@@ -45,7 +45,7 @@ async function executeStep(step: Step, { runtime, env, stateDir }: StepsContext)
   }
   if (step.cleanup) registerCleanup(stateDir, step.cleanup);
   for (const file of step.files ?? []) writeFileSync(join(stateDir, file.name), file.content, { mode: file.mode });
-  const options = { env: step.env ? { ...env, ...step.env } : env, input: step.stdin?.text };
+  const options = { env: step.env ? { ...env, ...step.env } : env, input: step.stdin?.text, processGroup: step.processGroup };
   if (step.quiet) {
     await runtime.exec(step.argv, { ...options, quiet: true });
     return done;

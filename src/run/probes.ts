@@ -1,34 +1,119 @@
-import { Fact, Facts, ImageStore } from '../engines/engine';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { EndpointCheck, Fact, Facts, ImageStore } from '../engines/engine';
+import { remoteEndpoints } from '../engines/remote-endpoints';
+import { connectionCause } from '../engines/remote-hints';
+import { tlsFiles } from '../engines/tls';
+import { Config } from '../config/types';
 import { parseBuildkitVersion, parseBuildxVersion } from '../plan/version-warnings';
+import { checkConnection } from './connection-check';
 import { Runtime } from './runtime';
 
-type Probe<T> = (runtime: Runtime, env: NodeJS.ProcessEnv) => Promise<T | undefined>;
+type Env = NodeJS.ProcessEnv;
 
-/** The engine's image store: containerd (`io.containerd.snapshotter`) or the classic one. */
-const imageStore: Probe<ImageStore> = async (runtime, env) => {
-  const { code, stdout } = await runtime.exec(['docker', 'info', '--format', '{{json .DriverStatus}}'], { env, capture: true, timeoutMs: 20_000 });
-  if (code !== 0) return undefined;
-  return stdout.includes('io.containerd.snapshotter') ? 'containerd' : 'classic';
+/** The tools on PATH: file look-ups only, nothing runs. */
+export function lookUpTools(runtime: Runtime, env: Env): Facts {
+  const on = (name: string) => runtime.which(name, env.PATH) !== undefined;
+  const dockerCli = on('docker');
+  return { dockerCli, buildxPlugin: dockerCli && buildxPluginInstalled(env), buildctl: on('buildctl'), daemonless: on('buildctl-daemonless.sh') };
+}
+
+/** Where the docker CLI looks for plugins (docker/cli's defaults, and the user's own). */
+function buildxPluginInstalled(env: Env): boolean {
+  const dirs = [
+    join(env.DOCKER_CONFIG || join(env.HOME ?? '/root', '.docker'), 'cli-plugins'),
+    '/usr/local/lib/docker/cli-plugins',
+    '/usr/local/libexec/docker/cli-plugins',
+    '/usr/lib/docker/cli-plugins',
+    '/usr/libexec/docker/cli-plugins',
+  ];
+  return dirs.some((dir) => existsSync(join(dir, 'docker-buildx')));
+}
+
+type Probe = (runtime: Runtime, env: Env, config: Config) => Promise<Partial<Facts>>;
+
+const dockerCommand = async (runtime: Runtime, env: Env, argv: string[]) => runtime.exec(argv, { env, capture: true, timeoutMs: 20_000 });
+
+const probes: Record<Exclude<Fact, 'buildctlVersions'>, Probe> = {
+  async dockerReachable(runtime, env) {
+    const { code } = await runtime.exec(['docker', 'version', '--format', '{{.Server.Version}}'], { env, capture: true, timeoutMs: 10_000 });
+    return { dockerReachable: code === 0 };
+  },
+  /** The engine's image store: containerd (`io.containerd.snapshotter`) or the classic one. */
+  async imageStore(runtime, env) {
+    const { code, stdout } = await dockerCommand(runtime, env, ['docker', 'info', '--format', '{{json .DriverStatus}}']);
+    const store: ImageStore | undefined = code !== 0 ? undefined : stdout.includes('io.containerd.snapshotter') ? 'containerd' : 'classic';
+    return { imageStore: store };
+  },
+  async buildxVersion(runtime, env) {
+    const { code, stdout } = await dockerCommand(runtime, env, ['docker', 'buildx', 'version']);
+    return { buildxVersion: code === 0 ? parseBuildxVersion(stdout) : undefined };
+  },
+  /** The BuildKit version of the engine's own builder. */
+  async buildkitVersion(runtime, env) {
+    const { code, stdout } = await dockerCommand(runtime, env, ['docker', 'buildx', 'inspect']);
+    return { buildkitVersion: code === 0 ? parseBuildkitVersion(stdout) : undefined };
+  },
+  async endpoints(runtime, env, config) {
+    return { endpoints: await checkEndpoints(runtime, env, config) };
+  },
 };
 
-const buildxVersion: Probe<string> = async (runtime, env) => {
-  const { code, stdout } = await runtime.exec(['docker', 'buildx', 'version'], { env, capture: true, timeoutMs: 20_000 });
-  return code === 0 ? parseBuildxVersion(stdout) : undefined;
-};
-
-/** The BuildKit version of the engine's own builder. */
-const buildkitVersion: Probe<string> = async (runtime, env) => {
-  const { code, stdout } = await runtime.exec(['docker', 'buildx', 'inspect'], { env, capture: true, timeoutMs: 20_000 });
-  return code === 0 ? parseBuildkitVersion(stdout) : undefined;
-};
-
-const probes: Record<Fact, Probe<string>> = { imageStore, buildxVersion, buildkitVersion };
-
-/** Runs the probes asked for, side by side, each once. */
-export async function probeFacts(wanted: Fact[], runtime: Runtime, env: NodeJS.ProcessEnv): Promise<Facts> {
-  const facts: Facts = { dockerCli: runtime.which('docker', env.PATH) !== undefined };
-  if (!facts.dockerCli) return facts;
-  const values = await Promise.all(wanted.map((fact) => probes[fact](runtime, env)));
-  wanted.forEach((fact, i) => Object.assign(facts, { [fact]: values[i] }));
+/** Looks up the tools, then runs the probes asked for, side by side, each once. */
+export async function probeFacts(wanted: Fact[], base: Facts, runtime: Runtime, env: Env, config: Config): Promise<Facts> {
+  const facts: Facts = { ...base };
+  const results = await Promise.all(wanted.flatMap((fact) => (fact === 'buildctlVersions' ? [] : [probes[fact](runtime, env, config)])));
+  results.forEach((result) => Object.assign(facts, result));
+  // The client's and the chosen daemon's versions, once the endpoint check has chosen one.
+  if (wanted.includes('buildctlVersions') && facts.endpoints?.chosen)
+    Object.assign(facts, await buildctlVersions(runtime, env, config, facts.endpoints.chosen));
   return facts;
+}
+
+const attempts = 3;
+const timeoutMs = 3000;
+
+/**
+ * The connection check of builder.endpoint (in route order: the first that answers builds)
+ * or of every builder.nodes entry (all must answer). Each gets a few tries, a short time-out
+ * each; an unknown host or a TLS failure is not tried again.
+ */
+async function checkEndpoints(runtime: Runtime, env: Env, config: Config): Promise<EndpointCheck> {
+  const { endpoints } = remoteEndpoints({ config, env });
+  const nodes = config.builder.nodes;
+  const result: EndpointCheck = { failures: [] };
+  for (const [i, endpoint] of endpoints.entries()) {
+    const tls = nodes.length > 0 ? nodes[i]?.tls : config.builder.tls;
+    let error: string | undefined;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      error = await checkConnection(endpoint, tls, env, timeoutMs);
+      if (error === undefined || /ENOTFOUND|TLS|certificate|cannot read/i.test(error)) break;
+      if (attempt < attempts) await runtime.sleep(500 * attempt);
+    }
+    if (error === undefined) {
+      result.chosen ??= endpoint;
+      if (nodes.length === 0) break;
+    } else {
+      result.failures.push({ endpoint, reason: connectionCause(error) ?? error });
+    }
+  }
+  if (nodes.length > 0 && result.failures.length > 0) result.chosen = undefined;
+  return result;
+}
+
+async function buildctlVersions(runtime: Runtime, env: Env, config: Config, endpoint: string): Promise<Partial<Facts>> {
+  const tls = tlsFiles(config.builder.tls, env, '', '');
+  // PEM held in variables is written to files only when the build runs.
+  if (tls.files.length > 0) return {};
+  const flags: string[] = ['--addr', endpoint];
+  if (tls.ca) flags.push('--tlscacert', tls.ca);
+  if (tls.cert) flags.push('--tlscert', tls.cert);
+  if (tls.key) flags.push('--tlskey', tls.key);
+  if (tls.servername) flags.push('--tlsservername', tls.servername);
+  const [client, daemon] = await Promise.all([
+    runtime.exec(['buildctl', '--version'], { env, capture: true, timeoutMs: 10_000 }),
+    runtime.exec(['buildctl', ...flags, '--timeout', '10', 'debug', 'info'], { env, capture: true, timeoutMs: 15_000 }),
+  ]);
+  const version = (text: string) => /\bv?(\d+\.\d+\.\d+\S*)/.exec(text)?.[1];
+  return { buildctlVersion: client.code === 0 ? version(client.stdout) : undefined, daemonVersion: daemon.code === 0 ? version(daemon.stdout) : undefined };
 }

@@ -10,10 +10,10 @@ type Script = (argv: string[], options: ExecOptions) => Partial<ExecResult> | un
 
 /**
  * A Runtime that runs nothing: every command is recorded and answered by `script`
- * (exit 0 with no output unless it says otherwise); meta-data, annotations and sleeps are
+ * (exit 0 with no output unless it says otherwise); `tools` are on PATH; meta-data, annotations and sleeps are
  * recorded too. `cancel()` makes the job cancelled, as a signal from the agent would.
  */
-export function fakeRuntime(script: Script = () => undefined) {
+export function fakeRuntime(script: Script = () => undefined, tools: string[] = ['docker']) {
   const calls: ExecCall[] = [];
   const metaData: Record<string, string> = {};
   const annotations: Array<{ body: string; style: string; context: string }> = [];
@@ -33,7 +33,7 @@ export function fakeRuntime(script: Script = () => undefined) {
         annotations.push({ body, style, context });
       },
     },
-    which: (name) => `/usr/bin/${name}`,
+    which: (name) => (tools.includes(name) ? `/usr/bin/${name}` : undefined),
     sleep: async (ms) => {
       sleeps.push(ms);
     },

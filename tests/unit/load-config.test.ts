@@ -35,7 +35,7 @@ const defaults = {
   ulimits: [],
   ociLabels: true,
   retries: 2,
-  builder: { driver: 'auto', driverOpts: [], keep: false },
+  builder: { driver: 'auto', endpoints: [], client: 'auto', nodes: [], driverOpts: [], keep: false },
 };
 const optionNames =
   'context, dockerfile, target, build-args, labels, network, image, tags, push, no-cache, progress, annotate, meta-data, platforms, outputs, load, pull, build-contexts, annotations, shm-size, add-hosts, ulimit, provenance, sbom, oci-labels, retries, builder, bake, dry-run, node-download, node-mirror';
@@ -183,8 +183,8 @@ describe('loadConfig: every problem at once, with option paths', () => {
     expect(errorsOf({ builder: { driver: 'kubernetes', nam: 'x' }, retries: 11, 'shm-size': 'lots' })).toEqual([
       'shm-size: expected a value matching ^[0-9]+[bkmgBKMG]?$; got string "lots"',
       'retries: expected at most 10; got number 11',
-      'builder.nam: unknown option; expected one of: driver, name, image, driver-opts, buildkitd-flags, keep',
-      'builder.driver: expected one of auto, docker, docker-container; got string "kubernetes"',
+      'builder.nam: unknown option; expected one of: driver, endpoint, route-key, client, tls, nodes, name, image, driver-opts, buildkitd-flags, keep',
+      'builder.driver: expected one of auto, docker, docker-container, remote, daemonless; got string "kubernetes"',
     ]);
   });
 

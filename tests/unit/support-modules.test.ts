@@ -58,6 +58,7 @@ describe('report naming', () => {
     expect(metaDataKeys({ BUILDKITE_STEP_KEY: 'app', BUILDKITE_STEP_ID: 'id' })).toEqual({
       digest: 'buildkit.app.digest',
       refs: 'buildkit.app.image-refs',
+      builder: 'buildkit.app.builder',
     });
     expect(metaDataKeys({ BUILDKITE_STEP_ID: 'abc' }).digest).toBe('buildkit.abc.digest');
     expect(metaDataKeys({ BUILDKITE_STEP_KEY: 'app', BUILDKITE_PARALLEL_JOB: '2' }).digest).toBe('buildkit.app.2.digest');

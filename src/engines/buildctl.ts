@@ -1,0 +1,85 @@
+import { join } from 'node:path';
+import { Step } from '../plan/step';
+import { readBuildMetadata } from '../report/build-metadata';
+import { buildctlBuildArgs } from './buildctl-args';
+import { pushRetry } from './buildx-step';
+import { Engine, EngineInput, Facts } from './engine';
+import { chosenEndpoint } from './remote-endpoints';
+import { remoteHint } from './remote-hints';
+import { tlsFiles } from './tls';
+
+const loadTar = (input: EngineInput) => join(input.request.stateDir, 'load.tar');
+
+/** What buildctl cannot do, each naming the option. */
+function buildctlLimits(engine: string) {
+  return ({ config, request }: EngineInput, facts: Facts): string[] => {
+    const limits: string[] = [];
+    const by = `the ${engine} engine (buildctl) cannot`;
+    if (config.bake) limits.push(`bake: ${by} bake; it needs buildx (builder.client: buildx, or an agent with Docker)`);
+    if (config.builder.nodes.length > 0) limits.push(`builder.nodes: ${by} build on several nodes; it needs buildx's remote driver (builder.client: buildx)`);
+    if (request.loads && facts.dockerCli === false) limits.push(`load: ${by} load an image here: there is no docker CLI to load it into`);
+    return limits;
+  };
+}
+
+function loadSteps(input: EngineInput): Step[] {
+  if (!input.request.loads) return [];
+  const tar = loadTar(input);
+  return [{ title: 'loading the image into Docker', group: ':docker: Loading the image into Docker', argv: ['docker', 'load', '--input', tar] }];
+}
+
+/** A remote buildkitd through buildctl: `--addr` and the TLS flags. */
+export const buildctlRemoteEngine: Engine = {
+  name: 'buildctl-remote',
+  facts: ({ config }) => (config.dryRun ? [] : ['endpoints', 'buildctlVersions']),
+  limits: buildctlLimits('buildctl-remote'),
+  setup: () => [],
+  build(input, facts) {
+    const endpoint = chosenEndpoint(input, facts);
+    const tls = tlsFiles(input.config.builder.tls, input.env, input.request.stateDir, '');
+    const argv = ['buildctl', '--addr', endpoint];
+    if (tls.ca) argv.push('--tlscacert', tls.ca);
+    if (tls.cert) argv.push('--tlscert', tls.cert);
+    if (tls.key) argv.push('--tlskey', tls.key);
+    if (tls.servername) argv.push('--tlsservername', tls.servername);
+    argv.push(...buildctlBuildArgs(input.request, loadTar(input)));
+    return { ...buildTitle(input, `on ${endpoint}`), argv, files: tls.files, retry: pushRetry(input.request, input.config.retries) };
+  },
+  after: loadSteps,
+  exports: (input, facts) => ({ BUILDKIT_HOST: chosenEndpoint(input, facts) }),
+  builtOn: chosenEndpoint,
+  buildkitVersion: (facts) => facts.daemonVersion,
+  readResult: readBuildMetadata,
+  hint: remoteHint,
+};
+
+/** buildctl-daemonless.sh: a private buildkitd for the job (Kubernetes pods without Docker). */
+export const buildctlDaemonlessEngine: Engine = {
+  name: 'buildctl-daemonless',
+  facts: () => [],
+  limits: buildctlLimits('buildctl-daemonless'),
+  setup: () => [],
+  build(input) {
+    const flags = input.config.builder.buildkitdFlags;
+    return {
+      ...buildTitle(input, 'with buildctl-daemonless.sh'),
+      argv: ['buildctl-daemonless.sh', ...buildctlBuildArgs(input.request, loadTar(input))],
+      env: flags === undefined ? undefined : { BUILDKITD_FLAGS: flags },
+      // The script starts buildkitd in the background and stops it only when it exits
+      // normally: a cancel must reach the daemon too.
+      processGroup: true,
+      retry: pushRetry(input.request, input.config.retries),
+    };
+  },
+  after: loadSteps,
+  exports: () => ({}),
+  builtOn: () => 'buildctl-daemonless.sh',
+  buildkitVersion: () => undefined,
+  readResult: readBuildMetadata,
+  hint: () => undefined,
+};
+
+function buildTitle({ request }: EngineInput, where: string): Pick<Step, 'title' | 'group'> {
+  const title = `:docker: Building ${request.refs.length > 0 ? request.refs.join(', ') : request.context} ${where}`;
+  return { title, group: title };
+}

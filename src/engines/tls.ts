@@ -1,0 +1,46 @@
+import { isAbsolute, join } from 'node:path';
+import { TlsConfig } from '../config/types';
+import { StateFile } from '../plan/step';
+
+type Env = Record<string, string | undefined>;
+
+export interface TlsFiles {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  servername?: string;
+  /** PEM from `env:NAME` values, written 0600 into the state dir (gone with it in pre-exit). */
+  files: StateFile[];
+}
+
+const names = { ca: 'ca.pem', cert: 'cert.pem', key: 'key.pem' } as const;
+
+/**
+ * Where each TLS file will be: a path as given (relative ones against the checkout: the
+ * environment hook runs before it exists), or a state-dir file holding an `env:NAME` value.
+ */
+export function tlsFiles(tls: TlsConfig | undefined, env: Env, stateDir: string, prefix: string): TlsFiles {
+  const result: TlsFiles = { files: [], servername: tls?.servername };
+  for (const key of ['ca', 'cert', 'key'] as const) {
+    const value = tls?.[key];
+    if (value === undefined) continue;
+    const variable = /^env:(.+)$/.exec(value)?.[1];
+    if (variable !== undefined) {
+      const name = `${prefix}tls-${names[key]}`;
+      result.files.push({ name, content: env[variable] ?? '', mode: 0o600, fromEnv: variable });
+      result[key] = join(stateDir, name);
+    } else {
+      const checkout = env.BUILDKITE_BUILD_CHECKOUT_PATH;
+      result[key] = isAbsolute(value) || !checkout ? value : join(checkout, value);
+    }
+  }
+  return result;
+}
+
+/** The `env:NAME` values that are not set: each one named, before anything runs. */
+export function missingTlsVariables(tls: TlsConfig | undefined, env: Env, option: string): string[] {
+  return (['ca', 'cert', 'key'] as const).flatMap((key) => {
+    const variable = /^env:(.+)$/.exec(tls?.[key] ?? '')?.[1];
+    return variable !== undefined && !env[variable] ? [`${option}.${key}: ${variable} is not set in the environment (it should hold the PEM)`] : [];
+  });
+}
