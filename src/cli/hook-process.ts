@@ -15,7 +15,7 @@ export interface HookOutcome {
 export interface RunningHook {
   done: Promise<HookOutcome>;
   /** Cancels as the agent does: SIGTERM to the hook's process group, SIGKILL after the grace period. */
-  cancel(graceSeconds: number): void;
+  cancel(graceSeconds: number, shellOnly?: boolean): void;
 }
 
 const ignoredChanges = new Set(['_', 'SHLVL', 'PWD', 'OLDPWD', 'BUILDKITE_HOOK_EXIT_STATUS', 'BUILDKITE_HOOK_WORKING_DIR']);
@@ -54,8 +54,10 @@ export function runHook(hookPath: string, env: Env, cwd: string): RunningHook {
   });
   return {
     done,
-    cancel(graceSeconds: number) {
-      signalGroup(child.pid, 'SIGTERM');
+    cancel(graceSeconds: number, shellOnly = false) {
+      // The agent signals the hook's process group; some set-ups reach only its shell.
+      if (shellOnly) child.kill('SIGTERM');
+      else signalGroup(child.pid, 'SIGTERM');
       killTimer = setTimeout(() => signalGroup(child.pid, 'SIGKILL'), graceSeconds * 1000);
     },
   };

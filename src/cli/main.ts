@@ -13,6 +13,7 @@ Runs one step of a pipeline.yml through this plugin's hooks, as a Buildkite agen
   --agent-dir DIR     keep the buildkite-agent stand-in's meta-data and annotations here
   --cancel-after S    cancel the job after S seconds, as the agent does
   --grace S           seconds between SIGTERM and SIGKILL on cancel (default 10)
+  --cancel-shell-only on cancel, signal the hook's shell alone, not its process group
   --json              print the result as JSON`;
 
 async function main(argv: string[]): Promise<number> {
@@ -28,6 +29,7 @@ async function main(argv: string[]): Promise<number> {
       'agent-dir': { type: 'string' },
       'cancel-after': { type: 'string' },
       grace: { type: 'string', default: '10' },
+      'cancel-shell-only': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -55,6 +57,7 @@ async function main(argv: string[]): Promise<number> {
     agentDir: values['agent-dir'],
     cancelAfterSeconds: values['cancel-after'] === undefined ? undefined : Number(values['cancel-after']),
     graceSeconds: Number(values.grace),
+    cancelShellOnly: values['cancel-shell-only'] as boolean,
   });
   if (values.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -17,6 +17,8 @@ export interface RunStepOptions {
   agentDir?: string;
   cancelAfterSeconds?: number;
   graceSeconds: number;
+  /** Cancel by signalling the hook's shell alone, not its process group. */
+  cancelShellOnly?: boolean;
 }
 
 export interface StepResult {
@@ -65,7 +67,7 @@ export async function runStep(options: RunStepOptions): Promise<StepResult> {
     if (cancelled) return;
     cancelled = true;
     process.stderr.write('buildkit-local: cancelling the job\n');
-    current?.cancel(options.graceSeconds);
+    current?.cancel(options.graceSeconds, options.cancelShellOnly);
   };
   const cancelTimer = options.cancelAfterSeconds !== undefined ? setTimeout(cancel, options.cancelAfterSeconds * 1000) : undefined;
   process.on('SIGINT', cancel);

@@ -18,6 +18,11 @@ function buildctlLimits(engine: string) {
     if (config.bake) limits.push(`bake: ${by} bake; it needs buildx (builder.client: buildx, or an agent with Docker)`);
     if (config.builder.nodes.length > 0) limits.push(`builder.nodes: ${by} build on several nodes; it needs buildx's remote driver (builder.client: buildx)`);
     if (request.loads && facts.dockerCli === false) limits.push(`load: ${by} load an image here: there is no docker CLI to load it into`);
+    if (engine === 'buildctl-remote' && facts.buildctl === false && !config.dryRun) {
+      limits.push(
+        'builder.client: buildctl is not on PATH; install it (bin/buildctl of a BuildKit release, the same version as the builder) or use builder.client: buildx',
+      );
+    }
     return limits;
   };
 }

@@ -65,7 +65,7 @@ export async function probeFacts(wanted: Fact[], base: Facts, runtime: Runtime, 
   const results = await Promise.all(wanted.flatMap((fact) => (fact === 'buildctlVersions' ? [] : [probes[fact](runtime, env, config)])));
   results.forEach((result) => Object.assign(facts, result));
   // The client's and the chosen daemon's versions, once the endpoint check has chosen one.
-  if (wanted.includes('buildctlVersions') && facts.endpoints?.chosen)
+  if (wanted.includes('buildctlVersions') && facts.buildctl && facts.endpoints?.chosen)
     Object.assign(facts, await buildctlVersions(runtime, env, config, facts.endpoints.chosen));
   return facts;
 }

@@ -45,7 +45,7 @@ export interface StepRun {
 export async function runPipelineStep(
   dir: string,
   step: Step,
-  options: { env?: Record<string, string>; form?: string; extraArgs?: string[] } = {},
+  options: { env?: Record<string, string>; form?: string; extraArgs?: string[]; processEnv?: Record<string, string> } = {},
 ): Promise<StepRun> {
   const pipeline = join(dir, 'pipeline.yml');
   const { config, ...rest } = step;
@@ -54,7 +54,7 @@ export async function runPipelineStep(
   for (const [k, v] of Object.entries(options.env ?? {})) args.push('--env', `${k}=${v}`);
   args.push(...(options.extraArgs ?? []));
   return new Promise((done) => {
-    const child = spawn(process.execPath, args, { cwd: dir, env: { ...process.env, TMPDIR: dir } });
+    const child = spawn(process.execPath, args, { cwd: dir, env: { ...process.env, TMPDIR: dir, ...options.processEnv } });
     let output = '';
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr.on('data', (c: Buffer) => (output += c.toString()));

@@ -1,0 +1,134 @@
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { scratchDir } from '../support/scratch';
+
+/**
+ * Real buildkitd daemons for the remote and daemonless engines. scripts/test.sh provides the
+ * binaries (scripts/provide-buildkit.sh) in BUILDKIT_TEST_BIN_DIR; without them these tests
+ * print one loud SKIPPED line and are skipped, never passed.
+ */
+export const buildkitBinDir = process.env.BUILDKIT_TEST_BIN_DIR;
+
+export function describeWithBuildkitd(name: string, body: () => void): void {
+  if (buildkitBinDir && existsSync(join(buildkitBinDir, 'buildkitd'))) {
+    describe(name, body);
+  } else {
+    process.stderr.write(`SKIPPED: no buildkitd (${process.env.BUILDKIT_TEST_SKIP_REASON ?? 'BUILDKIT_TEST_BIN_DIR is not set'}): ${name}\n`);
+    describe.skip(name, body);
+  }
+}
+
+export interface Daemon {
+  address: string;
+  root: string;
+  stop(): Promise<void>;
+}
+
+const running = new Set<Daemon>();
+afterAll(async () => Promise.all([...running].map((daemon) => daemon.stop())));
+
+/** A buildkitd on 127.0.0.1 (a free port), with its own root; mTLS when `tls` is given. */
+export async function startBuildkitd(tls?: Certificates): Promise<Daemon> {
+  const bin = buildkitBinDir ?? '';
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const root = scratchDir('buildkitd-');
+    const address = `tcp://127.0.0.1:${port}`;
+    const args = ['--addr', address, '--root', join(root, 'state'), '--oci-worker=true', '--containerd-worker=false'];
+    if (tls) args.push('--tlscacert', tls.ca, '--tlscert', tls.cert, '--tlskey', tls.key);
+    const child: ChildProcess = spawn(join(bin, 'buildkitd'), args, { stdio: 'ignore' });
+    const daemon: Daemon = { address, root, stop: () => stopChild(child, () => running.delete(daemon)) };
+    running.add(daemon);
+    const client = tls ? ['--tlscacert', tls.ca, '--tlscert', tls.clientCert, '--tlskey', tls.clientKey] : [];
+    for (let i = 0; i < 100 && child.exitCode === null; i++) {
+      try {
+        execFileSync(join(bin, 'buildctl'), ['--addr', address, ...client, 'debug', 'workers'], { stdio: 'ignore' });
+        return daemon;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    await daemon.stop();
+  }
+  throw new Error('buildkitd did not start');
+}
+
+function stopChild(child: ChildProcess, forget: () => void): Promise<void> {
+  forget();
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.on('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+export interface Certificates {
+  ca: string;
+  cert: string;
+  key: string;
+  clientCert: string;
+  clientKey: string;
+  /** A CA that signed none of them. */
+  otherCa: string;
+}
+
+/** A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl. */
+export function makeCertificates(): Certificates {
+  const dir = scratchDir('buildkit-certs-');
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  const ca = (name: string) =>
+    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${name}`, '-keyout', `${name}-key.pem`, '-out', `${name}.pem`);
+  ca('ca');
+  ca('other-ca');
+  const leaf = (name: string, usage: string, san?: string) => {
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', `${name}-key.pem`, '-out', `${name}.csr`);
+    writeFileSync(join(dir, `${name}.ext`), `extendedKeyUsage=${usage}\n${san ? `subjectAltName=${san}\n` : ''}`);
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca-key.pem',
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      `${name}.ext`,
+      '-out',
+      `${name}.pem`,
+    );
+  };
+  leaf('server', 'serverAuth', 'IP:127.0.0.1,DNS:localhost');
+  leaf('client', 'clientAuth');
+  const at = (name: string) => join(dir, name);
+  return {
+    ca: at('ca.pem'),
+    cert: at('server.pem'),
+    key: at('server-key.pem'),
+    clientCert: at('client.pem'),
+    clientKey: at('client-key.pem'),
+    otherCa: at('other-ca.pem'),
+  };
+}
+
+/** A PATH directory with every tool of /usr/bin and /usr/local/bin but docker, then the BuildKit binaries. */
+export function pathWithoutDocker(): string {
+  const dir = scratchDir('no-docker-bin-');
+  mkdirSync(dir, { recursive: true });
+  for (const source of ['/usr/local/bin', '/usr/bin', '/usr/sbin', '/bin', '/sbin']) {
+    if (!existsSync(source)) continue;
+    for (const name of readdirSync(source)) {
+      if (name.startsWith('docker') || existsSync(join(dir, name))) continue;
+      symlinkSync(join(source, name), join(dir, name));
+    }
+  }
+  return `${buildkitBinDir}:${dir}`;
+}
