@@ -53,7 +53,16 @@ for run in 1 2; do
   main_job_runs=$run
 done
 
-step "end-to-end tests (real engine and registry)"
+step "end-to-end tests (real engine and registry, and a real buildkitd where one can be had)"
+# buildkitd is in no package here: scripts/provide-buildkit.sh finds or builds one, or says
+# SKIPPED, and the remote and daemonless tests then skip loudly.
+if buildkit_bin=$(bash scripts/provide-buildkit.sh 2>"$logs/buildkit"); then
+  export BUILDKIT_TEST_BIN_DIR=$buildkit_bin
+else
+  cat "$logs/buildkit" >&2
+  BUILDKIT_TEST_SKIP_REASON=$(sed -n 's/^SKIPPED: no buildkitd (\(.*\))$/\1/p' "$logs/buildkit" | tail -n1)
+  export BUILDKIT_TEST_SKIP_REASON
+fi
 WITH_CLASSIC_ENGINE=1 bash scripts/with-engine.sh npx --no-install jest --runInBand tests/e2e 2>&1 | tee "$logs/e2e"
 
 jest_passed() { sed -n 's/^Tests: *\([0-9]*\) passed.*/\1/p' "$1"; }

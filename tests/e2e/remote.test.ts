@@ -3,7 +3,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { rankEndpoints } from '../../src/engines/endpoints';
 import { Certificates, Daemon, buildkitBinDir, describeWithBuildkitd, makeCertificates, pathWithoutDocker, startBuildkitd } from './buildkitd';
-import { StepRun, checkout, expectSuccess, registryImage, runPipelineStep, testRegistry } from './support';
+import {
+  StepRun,
+  checkout,
+  expectSuccess,
+  multiarchCheckout,
+  platformManifests,
+  registryImage,
+  registryManifest,
+  runPipelineStep,
+  testRegistry,
+} from './support';
 
 jest.setTimeout(120_000);
 
@@ -155,6 +165,55 @@ describeWithBuildkitd('remote buildkitd through buildctl and buildx, daemonless'
     expect(run.output).toContain('the build was cancelled');
     expect(daemonsUsing(root)).toEqual([]);
     expect(existsSync(join(dir, 'ran'))).toBe(false);
+  });
+
+  test('load with buildctl: the image reaches the Docker engine through docker load', async () => {
+    const dir = checkout();
+    const ref = `e2e/buildctl-load:${Date.now()}`;
+    const run = await runPipelineStep(
+      dir,
+      {
+        key: 'bcload',
+        config: {
+          image: ref.split(':')[0],
+          tags: [ref.split(':')[1]],
+          load: true,
+          target: 'runtime',
+          network: 'none',
+          builder: { endpoint: daemon.address, client: 'buildctl' },
+        },
+      },
+      { processEnv: withBuildctl() },
+    );
+    expectSuccess(run);
+    expect(run.output).toContain('docker load --input');
+    expect(execFileSync('docker', ['image', 'inspect', '--format', '{{.Id}}', ref], { encoding: 'utf8' })).toMatch(/^sha256:/);
+  });
+
+  test('builder.nodes: each platform built natively on its own builder (buildx remote nodes), one index pushed', async () => {
+    const arm = await startBuildkitd();
+    const dir = multiarchCheckout();
+    const repo = `e2e/nodes-${Date.now()}`;
+    const nodes = [
+      { endpoint: daemon.address, platforms: 'linux/amd64' },
+      { endpoint: arm.address, platforms: ['linux/arm64'] },
+    ];
+    const run = await runPipelineStep(dir, {
+      key: 'nodes',
+      command: recordEnv,
+      config: { image: `${registry}/${repo}`, tags: ['1'], push: true, network: 'none', platforms: ['linux/amd64', 'linux/arm64'], builder: { nodes } },
+    });
+    expectSuccess(run);
+    expect(run.output).toContain(`--append --driver remote --platform linux/arm64 --bootstrap ${arm.address}`);
+    const { digest, manifest } = await registryManifest(registry, repo, '1');
+    expect(Object.keys(platformManifests(manifest)).sort()).toEqual(['linux/amd64', 'linux/arm64']);
+    expect(run.result.metaData['buildkit.nodes.digest']).toBe(digest);
+    // Each builder ran its own platform's build: both hold build records now.
+    for (const node of [daemon, arm]) {
+      const records = execFileSync(join(buildkitBinDir ?? '', 'buildctl'), ['--addr', node.address, 'du'], { encoding: 'utf8' });
+      expect(records.split('\n').length).toBeGreaterThan(3);
+    }
+    await arm.stop();
   });
 
   describe('mTLS', () => {

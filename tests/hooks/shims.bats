@@ -151,6 +151,21 @@ STUB
   assert_equal "$(after_env BUILDKIT_PLUGIN_STATE_DIR)" ""
 }
 
+@test "environment hook exports BUILDKIT_HOST of a remote builder, the first in route order" {
+  export BUILDKITE_PLUGIN_CONFIGURATION='{"builder":{"endpoint":"tcp://builder-1.internal:1234","client":"buildctl"}}'
+  run agent_hook environment
+  assert_success
+  assert_equal "$(after_env BUILDKIT_HOST)" "tcp://builder-1.internal:1234"
+}
+
+@test "environment hook refuses what buildctl cannot do, naming the option and the engine" {
+  export BUILDKITE_PLUGIN_CONFIGURATION='{"bake":{},"builder":{"driver":"daemonless"}}'
+  run agent_hook environment
+  assert_failure 1
+  assert_output --partial "bake: the buildctl-daemonless engine (buildctl) cannot bake; it needs buildx"
+  assert_equal "$(after_env BUILDKIT_PLUGIN_STATE_DIR)" ""
+}
+
 @test "command hook in dry-run prints the exact build command and exports nothing" {
   export BUILDKITE_PLUGIN_CONFIGURATION='{"image":"127.0.0.1:5000/app","tags":["1"],"build-args":{"A":"x y"},"dry-run":true,"oci-labels":false}'
   export BUILDKITE_COMMAND='touch "$BATS_TEST_TMPDIR/ran"'
