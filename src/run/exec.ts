@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 export interface ExecOptions {
   env?: NodeJS.ProcessEnv;
   input?: string;
-  /** Collect stdout instead of passing it through. */
+  /** Collect stdout and stderr instead of passing them through (probes). */
   capture?: boolean;
   /** Pass output through and also keep its last N lines (for failure reports). */
   tailLines?: number;
@@ -17,6 +17,8 @@ export interface ExecOptions {
 export interface ExecResult {
   code: number;
   stdout: string;
+  /** With `capture` only. */
+  stderr: string;
   tail: string[];
 }
 
@@ -41,9 +43,10 @@ export function exec(argv: string[], options: ExecOptions = {}): Promise<ExecRes
       detached: options.processGroup,
       stdio: options.quiet
         ? 'ignore'
-        : [options.input === undefined ? 'inherit' : 'pipe', options.capture || tee ? 'pipe' : 'inherit', tee ? 'pipe' : 'inherit'],
+        : [options.input === undefined ? 'inherit' : 'pipe', options.capture || tee ? 'pipe' : 'inherit', options.capture || tee ? 'pipe' : 'inherit'],
     });
     let stdout = '';
+    let stderr = '';
     const tail = new TailBuffer(options.tailLines ?? 0);
     child.stdout?.on('data', (chunk: Buffer) => {
       if (tee) {
@@ -54,6 +57,10 @@ export function exec(argv: string[], options: ExecOptions = {}): Promise<ExecRes
       }
     });
     child.stderr?.on('data', (chunk: Buffer) => {
+      if (options.capture && !tee) {
+        stderr += chunk.toString();
+        return;
+      }
       process.stderr.write(chunk);
       tail.push(chunk);
     });
@@ -77,7 +84,7 @@ export function exec(argv: string[], options: ExecOptions = {}): Promise<ExecRes
     const done = (code: number) => {
       forwarded.forEach((signal) => process.off(signal, forward));
       if (timer) clearTimeout(timer);
-      resolve({ code, stdout, tail: tail.lines() });
+      resolve({ code, stdout, stderr, tail: tail.lines() });
     };
     child.on('error', (error: NodeJS.ErrnoException) => {
       process.stderr.write(`buildkit: cannot run ${argv[0]}: ${error.code === 'ENOENT' ? 'not found' : error.message}\n`);

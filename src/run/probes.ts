@@ -30,7 +30,7 @@ function buildxPluginInstalled(env: Env): boolean {
   return dirs.some((dir) => existsSync(join(dir, 'docker-buildx')));
 }
 
-type Probe = (runtime: Runtime, env: Env, config: Config) => Promise<Partial<Facts>>;
+type Probe = (runtime: Runtime, env: Env, config: Config, deep?: DeepCheck) => Promise<Partial<Facts>>;
 
 const dockerCommand = async (runtime: Runtime, env: Env, argv: string[]) => runtime.exec(argv, { env, capture: true, timeoutMs: 20_000 });
 
@@ -54,31 +54,42 @@ const probes: Record<Exclude<Fact, 'buildctlVersions'>, Probe> = {
     const { code, stdout } = await dockerCommand(runtime, env, ['docker', 'buildx', 'inspect']);
     return { buildkitVersion: code === 0 ? parseBuildkitVersion(stdout) : undefined };
   },
-  async endpoints(runtime, env, config) {
-    return { endpoints: await checkEndpoints(runtime, env, config) };
+  async endpoints(runtime, env, config, deep) {
+    return { endpoints: await checkEndpoints(runtime, env, config, deep) };
   },
 };
 
 /** Looks up the tools, then runs the probes asked for, side by side, each once. */
 export async function probeFacts(wanted: Fact[], base: Facts, runtime: Runtime, env: Env, config: Config): Promise<Facts> {
   const facts: Facts = { ...base };
-  const results = await Promise.all(wanted.flatMap((fact) => (fact === 'buildctlVersions' ? [] : [probes[fact](runtime, env, config)])));
+  // With buildctl, the connection check also asks the daemon itself (`debug info`): it
+  // catches what a handshake cannot (a client certificate the daemon refuses) and tells
+  // the daemon's version.
+  const deep = wanted.includes('buildctlVersions') && base.buildctl ? buildctlInfo(runtime, env, config) : undefined;
+  const results = await Promise.all(wanted.flatMap((fact) => (fact === 'buildctlVersions' ? [] : [probes[fact](runtime, env, config, deep)])));
   results.forEach((result) => Object.assign(facts, result));
-  // The client's and the chosen daemon's versions, once the endpoint check has chosen one.
-  if (wanted.includes('buildctlVersions') && facts.buildctl && facts.endpoints?.chosen)
-    Object.assign(facts, await buildctlVersions(runtime, env, config, facts.endpoints.chosen));
+  if (deep && facts.endpoints?.chosen) {
+    const client = await runtime.exec(['buildctl', '--version'], { env, capture: true, timeoutMs: 10_000 });
+    facts.buildctlVersion = client.code === 0 ? version(client.stdout) : undefined;
+    facts.daemonVersion = deep.versions.get(facts.endpoints.chosen);
+  }
   return facts;
 }
 
 const attempts = 3;
 const timeoutMs = 3000;
 
+interface DeepCheck {
+  check(endpoint: string): Promise<string | undefined>;
+  versions: Map<string, string | undefined>;
+}
+
 /**
  * The connection check of builder.endpoint (in route order: the first that answers builds)
  * or of every builder.nodes entry (all must answer). Each gets a few tries, a short time-out
  * each; an unknown host or a TLS failure is not tried again.
  */
-async function checkEndpoints(runtime: Runtime, env: Env, config: Config): Promise<EndpointCheck> {
+async function checkEndpoints(runtime: Runtime, env: Env, config: Config, deep?: DeepCheck): Promise<EndpointCheck> {
   const { endpoints } = remoteEndpoints({ config, env });
   const nodes = config.builder.nodes;
   const result: EndpointCheck = { failures: [] };
@@ -87,6 +98,7 @@ async function checkEndpoints(runtime: Runtime, env: Env, config: Config): Promi
     let error: string | undefined;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       error = await checkConnection(endpoint, tls, env, timeoutMs);
+      if (error === undefined && deep) error = await deep.check(endpoint);
       if (error === undefined || /ENOTFOUND|TLS|certificate|cannot read/i.test(error)) break;
       if (attempt < attempts) await runtime.sleep(500 * attempt);
     }
@@ -101,19 +113,28 @@ async function checkEndpoints(runtime: Runtime, env: Env, config: Config): Promi
   return result;
 }
 
-async function buildctlVersions(runtime: Runtime, env: Env, config: Config, endpoint: string): Promise<Partial<Facts>> {
+/** `buildctl debug info` against an endpoint: undefined when it answered, else its error. */
+function buildctlInfo(runtime: Runtime, env: Env, config: Config): DeepCheck {
+  const versions = new Map<string, string | undefined>();
   const tls = tlsFiles(config.builder.tls, env, '', '');
-  // PEM held in variables is written to files only when the build runs.
-  if (tls.files.length > 0) return {};
-  const flags: string[] = ['--addr', endpoint];
-  if (tls.ca) flags.push('--tlscacert', tls.ca);
-  if (tls.cert) flags.push('--tlscert', tls.cert);
-  if (tls.key) flags.push('--tlskey', tls.key);
-  if (tls.servername) flags.push('--tlsservername', tls.servername);
-  const [client, daemon] = await Promise.all([
-    runtime.exec(['buildctl', '--version'], { env, capture: true, timeoutMs: 10_000 }),
-    runtime.exec(['buildctl', ...flags, '--timeout', '10', 'debug', 'info'], { env, capture: true, timeoutMs: 15_000 }),
-  ]);
-  const version = (text: string) => /\bv?(\d+\.\d+\.\d+\S*)/.exec(text)?.[1];
-  return { buildctlVersion: client.code === 0 ? version(client.stdout) : undefined, daemonVersion: daemon.code === 0 ? version(daemon.stdout) : undefined };
+  return {
+    versions,
+    async check(endpoint) {
+      // PEM held in variables is written to files only when the build runs.
+      if (tls.files.length > 0) return undefined;
+      const flags: string[] = ['--addr', endpoint];
+      if (tls.ca) flags.push('--tlscacert', tls.ca);
+      if (tls.cert) flags.push('--tlscert', tls.cert);
+      if (tls.key) flags.push('--tlskey', tls.key);
+      if (tls.servername) flags.push('--tlsservername', tls.servername);
+      const info = await runtime.exec(['buildctl', ...flags, '--timeout', '10', 'debug', 'info'], { env, capture: true, timeoutMs: 15_000 });
+      if (info.code === 0) {
+        versions.set(endpoint, version(info.stdout));
+        return undefined;
+      }
+      return info.stderr.trim() || `buildctl debug info exited ${info.code}`;
+    },
+  };
 }
+
+const version = (text: string) => /\bv?(\d+\.\d+\.\d+\S*)/.exec(text)?.[1];

@@ -264,7 +264,7 @@ describeWithBuildkitd('remote buildkitd through buildctl and buildx, daemonless'
       expect(existsSync(join(dir, 'ran'))).toBe(false);
     });
 
-    test('no client certificate: the daemon refuses the handshake', async () => {
+    test('no client certificate: the daemon refuses it, and the check (buildctl debug info) says so before the build', async () => {
       const dir = checkout();
       const run = await runPipelineStep(
         dir,
@@ -276,7 +276,8 @@ describeWithBuildkitd('remote buildkitd through buildctl and buildx, daemonless'
         { processEnv: withBuildctl() },
       );
       expect(run.code).not.toBe(0);
-      expect(run.output).toContain('the remote builder could not be reached: TLS handshake failed');
+      expect(run.output).toContain(`no remote builder answered the connection check:\n  - ${tlsDaemon.address}: TLS handshake failed`);
+      expect(run.output).not.toContain('$ buildctl');
       expect(existsSync(join(dir, 'ran'))).toBe(false);
     });
   });

@@ -22,7 +22,7 @@ export function fakeRuntime(script: Script = () => undefined, tools: string[] = 
   const runtime: Runtime = {
     exec: async (argv, options = {}) => {
       calls.push({ argv, options });
-      return { code: 0, stdout: '', tail: [], ...script(argv, options) };
+      return { code: 0, stdout: '', stderr: '', tail: [], ...script(argv, options) };
     },
     cancelled: () => cancelled,
     agent: {

@@ -1,6 +1,7 @@
 import { pluginEnv } from '../../src/cli/plugin-env';
 import { loadConfig } from '../../src/config/load-config';
 import { bytes } from '../../src/engines/buildctl-args';
+import { connectionCause, remoteHint } from '../../src/engines/remote-hints';
 import { rankEndpoints } from '../../src/engines/endpoints';
 import { Facts } from '../../src/engines/engine';
 import { planBuildRequest } from '../../src/plan/build-request';
@@ -271,5 +272,28 @@ describe('configuration of remote builders', () => {
 
   test('shm-size units', () => {
     expect([bytes('64'), bytes('1k'), bytes('2m'), bytes('2G')]).toEqual([64, 1024, 2 * 1024 ** 2, 2 * 1024 ** 3]);
+  });
+});
+
+describe('the likely cause of a connection failure', () => {
+  test.each([
+    ['ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:9', /^connection refused: the daemon is not running there/],
+    ['ENOTFOUND: getaddrinfo ENOTFOUND builder.internal', /^unknown host/],
+    ['ETIMEDOUT: no answer within 3000 ms', /^deadline exceeded/],
+    ['ERR_TLS_CERT_ALTNAME_INVALID: Hostname/IP does not match', /^TLS handshake failed: a certificate mismatch/],
+    ['UNABLE_TO_VERIFY_LEAF_SIGNATURE: unable to verify the first certificate', /^TLS handshake failed/],
+    [
+      'error: failed to call info: Unavailable: connection error: desc = "error reading server preface: remote error: tls: certificate required"',
+      /^TLS handshake failed/,
+    ],
+  ])('%s', (error, cause) => {
+    expect(connectionCause(error)).toMatch(cause);
+  });
+
+  test("a build that lost its builder gets a hint; a build's own failure does not", () => {
+    expect(
+      remoteHint(['error: listing workers for Build: failed to list workers: Unavailable: write tcp 127.0.0.1:39658->127.0.0.1:30922: write: broken pipe']),
+    ).toMatch(/^the remote builder could not be reached: connection reset/);
+    expect(remoteHint(['error: failed to solve: process "/bin/sh -c exit 7" did not complete successfully: exit code: 7'])).toBeUndefined();
   });
 });
