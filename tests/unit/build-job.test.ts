@@ -4,6 +4,7 @@ import { pluginEnv } from '../../src/cli/plugin-env';
 import { loadConfig } from '../../src/config/load-config';
 import { runBuildJob } from '../../src/run/build-job';
 import { captureLog, fakeRuntime } from '../support/fake-runtime';
+import { defined } from '../support/defined';
 import { scratchDir } from '../support/scratch';
 
 const digest = `sha256:${'a'.repeat(64)}`;
@@ -29,8 +30,8 @@ async function commandHook(config: Record<string, unknown>, fake = fakeRuntime(b
 }
 
 function buildWritesMetadata(argv: string[]) {
-  const file = argv[argv.indexOf('--metadata-file') + 1];
-  if (argv[2] === 'build' && file) writeFileSync(file, JSON.stringify({ 'containerimage.digest': digest }));
+  const at = argv.indexOf('--metadata-file');
+  if (at !== -1) writeFileSync(defined(argv[at + 1], 'a metadata file'), JSON.stringify({ 'containerimage.digest': digest }));
   return undefined;
 }
 
@@ -102,5 +103,48 @@ describe('runBuildJob in-process: the sequence of a job', () => {
     const job = await commandHook({ image: 'r/app', tags: ['feature/x'] });
     expect(job.log).toContain('buildkit: tags[0]: "feature/x" is not a valid tag; using "feature-x"');
     expect(job.annotations[0]?.body).toContain('tags[0]: "feature/x" is not a valid tag');
+  });
+});
+
+describe('runBuildJob in-process: remote builders', () => {
+  const remoteConfig = { image: 'r/app', push: true, builder: { endpoint: 'kube-pod://buildkitd-0', client: 'buildctl' } };
+  const daemonSays = (daemon: string) =>
+    fakeRuntime(
+      (argv) => {
+        if (argv.join(' ') === 'buildctl --version') return { stdout: 'buildctl github.com/moby/buildkit v0.13.2 2e18d709' };
+        if (argv.includes('debug')) return { stdout: `BuildKit:\tgithub.com/moby/buildkit ${daemon} abc\n` };
+        return buildWritesMetadata(argv);
+      },
+      ['buildctl'],
+    );
+
+  test('buildctl and a daemon of another minor version: a warning in the log and the annotation', async () => {
+    const job = await commandHook(remoteConfig, daemonSays('v0.12.5'));
+    expect(job.code).toBe(0);
+    expect(job.log).toContain("buildkit: warning: buildctl 0.13.2 and the builder's BuildKit 0.12.5 differ in minor version");
+    expect(job.annotations[0]?.body).toContain('differ in minor version');
+    expect(job.metaData['buildkit.app.builder']).toBe('kube-pod://buildkitd-0');
+  });
+
+  test('the same minor version: no warning', async () => {
+    const job = await commandHook(remoteConfig, daemonSays('v0.13.1'));
+    expect(job.log).not.toContain('differ in minor version');
+  });
+
+  test('a daemon that refuses the client: no build, the cause named', async () => {
+    const fake = fakeRuntime(
+      (argv) =>
+        argv.includes('debug')
+          ? {
+              code: 1,
+              stderr:
+                'error: failed to call info: Unavailable: connection error: desc = "error reading server preface: remote error: tls: certificate required"',
+            }
+          : undefined,
+      ['buildctl'],
+    );
+    await expect(commandHook(remoteConfig, fake)).rejects.toThrow('no remote builder answered the connection check:');
+    expect(fake.calls.some((call) => call.argv.includes('build'))).toBe(false);
+    expect(fake.sleeps).toEqual([]);
   });
 });
