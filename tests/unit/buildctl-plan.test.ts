@@ -87,19 +87,12 @@ describe('buildctl argv, option by option (remote)', () => {
   });
 
   test('context and dockerfile: two locals and the file name', () => {
-    expect(buildctlArgv({ context: 'app', dockerfile: 'docker/Dockerfile.prod' }).slice(3, 14)).toEqual([
-      'build',
-      '--progress',
-      'plain',
-      '--frontend',
-      'dockerfile.v0',
-      '--local',
-      'context=app',
-      '--local',
-      'dockerfile=docker',
-      '--opt',
-      'filename=Dockerfile.prod',
-    ]);
+    const moved: Record<string, string> = {
+      'context=.': 'context=app',
+      'dockerfile=.': 'dockerfile=docker',
+      'filename=Dockerfile': 'filename=Dockerfile.prod',
+    };
+    expect(buildctlArgv({ context: 'app', dockerfile: 'docker/Dockerfile.prod' }).slice(3, 14)).toEqual(frontend.map((word) => moved[word] ?? word));
     expect(buildctlArgv({ context: 'app' })).toContain('dockerfile=app');
   });
 
