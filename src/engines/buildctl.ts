@@ -6,7 +6,7 @@ import { pushRetry } from './buildx-step';
 import { Engine, EngineInput, Facts } from './engine';
 import { chosenEndpoint } from './remote-endpoints';
 import { remoteHint } from './remote-hints';
-import { tlsFiles } from './tls';
+import { buildctlTlsFlags, tlsFiles } from './tls';
 
 const loadTar = (input: EngineInput) => join(input.request.stateDir, 'load.tar');
 
@@ -42,12 +42,7 @@ export const buildctlRemoteEngine: Engine = {
   build(input, facts) {
     const endpoint = chosenEndpoint(input, facts);
     const tls = tlsFiles(input.config.builder.tls, input.env, input.request.stateDir, '');
-    const argv = ['buildctl', '--addr', endpoint];
-    if (tls.ca) argv.push('--tlscacert', tls.ca);
-    if (tls.cert) argv.push('--tlscert', tls.cert);
-    if (tls.key) argv.push('--tlskey', tls.key);
-    if (tls.servername) argv.push('--tlsservername', tls.servername);
-    argv.push(...buildctlBuildArgs(input.request, loadTar(input)));
+    const argv = ['buildctl', '--addr', endpoint, ...buildctlTlsFlags(tls), ...buildctlBuildArgs(input.request, loadTar(input))];
     return { ...buildTitle(input, `on ${endpoint}`), argv, files: tls.files, retry: pushRetry(input.request, input.config.retries) };
   },
   after: loadSteps,

@@ -44,3 +44,13 @@ export function missingTlsVariables(tls: TlsConfig | undefined, env: Env, option
     return variable !== undefined && !env[variable] ? [`${option}.${key}: ${variable} is not set in the environment (it should hold the PEM)`] : [];
   });
 }
+
+/** buildctl's flags for these files. */
+export function buildctlTlsFlags(tls: TlsFiles): string[] {
+  const flags: string[] = [];
+  if (tls.ca) flags.push('--tlscacert', tls.ca);
+  if (tls.cert) flags.push('--tlscert', tls.cert);
+  if (tls.key) flags.push('--tlskey', tls.key);
+  if (tls.servername) flags.push('--tlsservername', tls.servername);
+  return flags;
+}

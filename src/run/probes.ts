@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { EndpointCheck, Fact, Facts, ImageStore } from '../engines/engine';
 import { remoteEndpoints } from '../engines/remote-endpoints';
 import { connectionCause } from '../engines/remote-hints';
-import { tlsFiles } from '../engines/tls';
+import { buildctlTlsFlags, tlsFiles } from '../engines/tls';
 import { Config } from '../config/types';
 import { parseBuildkitVersion, parseBuildxVersion } from '../plan/version-warnings';
 import { checkConnection } from './connection-check';
@@ -122,12 +122,11 @@ function buildctlInfo(runtime: Runtime, env: Env, config: Config): DeepCheck {
     async check(endpoint) {
       // PEM held in variables is written to files only when the build runs.
       if (tls.files.length > 0) return undefined;
-      const flags: string[] = ['--addr', endpoint];
-      if (tls.ca) flags.push('--tlscacert', tls.ca);
-      if (tls.cert) flags.push('--tlscert', tls.cert);
-      if (tls.key) flags.push('--tlskey', tls.key);
-      if (tls.servername) flags.push('--tlsservername', tls.servername);
-      const info = await runtime.exec(['buildctl', ...flags, '--timeout', '10', 'debug', 'info'], { env, capture: true, timeoutMs: 15_000 });
+      const info = await runtime.exec(['buildctl', '--addr', endpoint, ...buildctlTlsFlags(tls), '--timeout', '10', 'debug', 'info'], {
+        env,
+        capture: true,
+        timeoutMs: 15_000,
+      });
       if (info.code === 0) {
         versions.set(endpoint, version(info.stdout));
         return undefined;
