@@ -1,5 +1,6 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { scratchDir } from '../support/scratch';
 
@@ -33,12 +34,21 @@ export async function startBuildkitd(tls?: Certificates): Promise<Daemon> {
   const bin = buildkitBinDir ?? '';
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = 20000 + Math.floor(Math.random() * 12000);
-    const root = scratchDir('buildkitd-');
+    // Not a scratch dir: it is removed only once the daemon has exited.
+    const root = mkdtempSync(join(tmpdir(), 'buildkitd-'));
     const address = `tcp://127.0.0.1:${port}`;
     const args = ['--addr', address, '--root', join(root, 'state'), '--oci-worker=true', '--containerd-worker=false'];
     if (tls) args.push('--tlscacert', tls.ca, '--tlscert', tls.cert, '--tlskey', tls.key);
     const child: ChildProcess = spawn(join(bin, 'buildkitd'), args, { stdio: 'ignore' });
-    const daemon: Daemon = { address, root, stop: () => stopChild(child, () => running.delete(daemon)) };
+    const daemon: Daemon = {
+      address,
+      root,
+      stop: async () => {
+        running.delete(daemon);
+        await stopChild(child);
+        rmSync(root, { recursive: true, force: true });
+      },
+    };
     running.add(daemon);
     const client = tls ? ['--tlscacert', tls.ca, '--tlscert', tls.clientCert, '--tlskey', tls.clientKey] : [];
     for (let i = 0; i < 100 && child.exitCode === null; i++) {
@@ -54,8 +64,7 @@ export async function startBuildkitd(tls?: Certificates): Promise<Daemon> {
   throw new Error('buildkitd did not start');
 }
 
-function stopChild(child: ChildProcess, forget: () => void): Promise<void> {
-  forget();
+function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
