@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 
 export interface ExecOptions {
   env?: NodeJS.ProcessEnv;
@@ -69,14 +70,7 @@ export function exec(argv: string[], options: ExecOptions = {}): Promise<ExecRes
     if (options.input !== undefined) child.stdin?.end(options.input);
     const forward = (signal: NodeJS.Signals) => {
       cancelledBy = signal;
-      if (options.processGroup && child.pid !== undefined) {
-        try {
-          process.kill(-child.pid, signal);
-          return;
-        } catch {
-          // the group is gone: signal the child alone
-        }
-      }
+      if (options.processGroup && child.pid !== undefined && signalGroupButLeader(child.pid, signal)) return;
       child.kill(signal);
     };
     forwarded.forEach((signal) => process.on(signal, forward));
@@ -121,6 +115,40 @@ class TailBuffer {
 function signalNumber(signal: NodeJS.Signals | null): number {
   const numbers: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
   return signal ? (numbers[signal] ?? 1) : 1;
+}
+
+/**
+ * Signals every process of the group but its leader, so that a leader which is a script
+ * (buildctl-daemonless.sh) sees its commands end and runs its own clean-up (its EXIT trap
+ * stops the daemon and removes its temporary directory; a shell killed by the signal
+ * would skip it). Reads /proc; false where there is none, or nothing else in the group.
+ */
+function signalGroupButLeader(pgid: number, signal: NodeJS.Signals): boolean {
+  let members: number[];
+  try {
+    members = readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name) && Number(name) !== pgid)
+      .filter((name) => {
+        try {
+          // "pid (comm) state ppid pgrp ...": comm may hold spaces, so read after the ')'.
+          const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+          return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pgid;
+        } catch {
+          return false;
+        }
+      })
+      .map(Number);
+  } catch {
+    return false;
+  }
+  for (const pid of members) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // gone in the meantime
+    }
+  }
+  return members.length > 0;
 }
 
 /** Waits until no process of the group is left; past the deadline the group is killed. */

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { rankEndpoints } from '../../src/engines/endpoints';
 import { Certificates, Daemon, buildkitBinDir, describeWithBuildkitd, makeCertificates, pathWithoutDocker, startBuildkitd } from './buildkitd';
@@ -148,6 +148,7 @@ describeWithBuildkitd('remote buildkitd through buildctl and buildx, daemonless'
   ])('daemonless, cancelled mid-build through %s: its buildkitd stops too', async (_how, how) => {
     const dir = checkout();
     const root = join(dir, 'daemonless-cancel-root');
+    const before = daemonlessTempDirs();
     const run = await runPipelineStep(
       dir,
       {
@@ -164,6 +165,8 @@ describeWithBuildkitd('remote buildkitd through buildctl and buildx, daemonless'
     expect(run.code).not.toBe(0);
     expect(run.output).toContain('the build was cancelled');
     expect(daemonsUsing(root)).toEqual([]);
+    // The script's own clean-up ran: its temporary directory is gone.
+    expect(daemonlessTempDirs()).toEqual(before);
     expect(existsSync(join(dir, 'ran'))).toBe(false);
   });
 
@@ -288,6 +291,11 @@ describeWithBuildkitd('remote buildkitd through buildctl and buildx, daemonless'
 /** The agent's PATH with the BuildKit binaries first. */
 function withBuildctl(): Record<string, string> {
   return { PATH: `${buildkitBinDir}:${process.env.PATH ?? ''}` };
+}
+
+/** What buildctl-daemonless.sh leaves in /tmp when it does not clean up. */
+function daemonlessTempDirs(): string[] {
+  return readdirSync('/tmp').filter((name) => name.startsWith('buildctl-daemonless.'));
 }
 
 /** buildkitd processes whose command line names this root. */
