@@ -47,7 +47,8 @@ fresh=$(mktemp -d)
 trap 'rm -rf "$logs" "$fresh"' EXIT
 git ls-files -z | tar --null --ignore-failed-read -T - -cf - | tar -xf - -C "$fresh"
 for run in 1 2; do
-  (cd "$fresh" && bash scripts/demo.sh) >"$logs/demo" 2>&1 || { cat "$logs/demo"; echo "the main job failed (run $run)" >&2; exit 1; }
+  # Its own TMPDIR: the job's state root stays in the copy, not in /tmp.
+  (cd "$fresh" && mkdir -p tmp && TMPDIR=$fresh/tmp bash scripts/demo.sh) >"$logs/demo" 2>&1 || { cat "$logs/demo"; echo "the main job failed (run $run)" >&2; exit 1; }
   grep -E '^built 127\.0\.0\.1:[0-9]+/hello:[^ ]+ .*\(sha256:[0-9a-f]{64}\)$' "$logs/demo"
   grep -x 'exit status 0' "$logs/demo"
   main_job_runs=$run
