@@ -236,7 +236,7 @@ buildkit_node_check_libc() {
   case $libc in
     musl)
       buildkit_node_fail "$1, and this host uses musl libc (Alpine, or an image built on it such as moby/buildkit): the official Node.js builds need glibc, so the plugin does not download one." \
-        "Run the plugin in an agent image that has bash and Node.js >= 20 (on Alpine: apk add bash nodejs) and let it drive BuildKit from there; the plugin's docs/node-runtime.md, section Kubernetes (agent-stack-k8s), shows how."
+        "Run the plugin in an agent image that has bash and Node.js >= 20: the plugin's examples/kubernetes/Dockerfile (moby/buildkit plus bash, nodejs, git), or on Alpine apk add bash nodejs (Alpine 3.19 has Node.js 20); docs/node-runtime.md, section Kubernetes (agent-stack-k8s), shows how."
       return 1
       ;;
     glibc\ *)

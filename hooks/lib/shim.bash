@@ -5,6 +5,12 @@
 
 buildkit_plugin_hook() {
   local hook=$1 plugin_dir node exports status
+  # agent-stack-k8s runs plugin hooks in containers with no command phase too (its checkout
+  # container, whose image has no Node.js): there is nothing for this plugin to do there.
+  if [[ -n ${BUILDKITE_BOOTSTRAP_PHASES:-} && ,$BUILDKITE_BOOTSTRAP_PHASES, != *,command,* ]]; then
+    [[ -z ${BUILDKIT_PLUGIN_DEBUG:-} ]] || echo "buildkit: skipping the $hook hook: this container runs the $BUILDKITE_BOOTSTRAP_PHASES phases, not command" >&2
+    return 0
+  fi
   plugin_dir=${BASH_SOURCE[0]%/*}/../..
   [[ $plugin_dir == /* ]] || plugin_dir=$PWD/$plugin_dir
   # shellcheck source=node.bash

@@ -14,6 +14,8 @@ Runs one step of a pipeline.yml through this plugin's hooks, as a Buildkite agen
   --cancel-after S    cancel the job after S seconds, as the agent does
   --grace S           seconds between SIGTERM and SIGKILL on cancel (default 10)
   --cancel-shell-only on cancel, signal the hook's shell alone, not its process group
+  --kubernetes PATH   run as agent-stack-k8s does: the environment hook first in a checkout
+                      container whose PATH is PATH (no Node.js there), then the command container
   --json              print the result as JSON`;
 
 async function main(argv: string[]): Promise<number> {
@@ -30,6 +32,7 @@ async function main(argv: string[]): Promise<number> {
       'cancel-after': { type: 'string' },
       grace: { type: 'string', default: '10' },
       'cancel-shell-only': { type: 'boolean', default: false },
+      kubernetes: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -58,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
     cancelAfterSeconds: values['cancel-after'] === undefined ? undefined : Number(values['cancel-after']),
     graceSeconds: Number(values.grace),
     cancelShellOnly: values['cancel-shell-only'] as boolean,
+    kubernetes: values.kubernetes === undefined ? undefined : { checkoutPath: values.kubernetes },
   });
   if (values.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);

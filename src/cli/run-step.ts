@@ -17,6 +17,13 @@ export interface RunStepOptions {
   agentDir?: string;
   cancelAfterSeconds?: number;
   graceSeconds: number;
+  /**
+   * Run as agent-stack-k8s does: the environment hook in a checkout container first
+   * (phases plugin,checkout; its environment is not passed on), then the command container
+   * (plugin,command) runs environment, command and pre-exit. `checkoutPath` is that
+   * container's PATH (the stock agent image has no Node.js).
+   */
+  kubernetes?: { checkoutPath: string };
   /** Cancel by signalling the hook's shell alone, not its process group. */
   cancelShellOnly?: boolean;
 }
@@ -73,6 +80,14 @@ export async function runStep(options: RunStepOptions): Promise<StepResult> {
   process.on('SIGINT', cancel);
   process.on('SIGTERM', cancel);
 
+  if (options.kubernetes) {
+    const checkoutContainer = { ...env, BUILDKITE_BOOTSTRAP_PHASES: 'plugin,checkout', PATH: options.kubernetes.checkoutPath };
+    const started = Date.now();
+    const outcome = await runHook(join(options.pluginDir, 'hooks', 'environment'), checkoutContainer, checkout).done;
+    hookMs['checkout container: environment'] = Date.now() - started;
+    code = outcome.code;
+    env = { ...env, BUILDKITE_BOOTSTRAP_PHASES: 'plugin,command' };
+  }
   for (const hook of ['environment', 'command', 'pre-exit']) {
     const always = hook === 'pre-exit';
     if (!always && (code !== 0 || cancelled)) continue;

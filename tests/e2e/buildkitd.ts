@@ -128,16 +128,21 @@ export function makeCertificates(): Certificates {
   };
 }
 
-/** A PATH directory with every tool of /usr/bin and /usr/local/bin but docker, then the BuildKit binaries. */
+/** The BuildKit binaries, then every tool of the system's bin directories but docker. */
 export function pathWithoutDocker(): string {
-  const dir = scratchDir('no-docker-bin-');
+  return `${buildkitBinDir}:${systemToolsBut(['docker'])}`;
+}
+
+/** A PATH directory of links to the system's tools, without those whose names start with one of `left`. */
+export function systemToolsBut(left: string[]): string {
+  const dir = scratchDir('tools-bin-');
   mkdirSync(dir, { recursive: true });
   for (const source of ['/usr/local/bin', '/usr/bin', '/usr/sbin', '/bin', '/sbin']) {
     if (!existsSync(source)) continue;
     for (const name of readdirSync(source)) {
-      if (name.startsWith('docker') || existsSync(join(dir, name))) continue;
+      if (left.some((prefix) => name.startsWith(prefix)) || existsSync(join(dir, name))) continue;
       symlinkSync(join(source, name), join(dir, name));
     }
   }
-  return `${buildkitBinDir}:${dir}`;
+  return dir;
 }

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { rankEndpoints } from '../../src/engines/endpoints';
-import { Certificates, Daemon, buildkitBinDir, describeWithBuildkitd, makeCertificates, pathWithoutDocker, startBuildkitd } from './buildkitd';
+import { Certificates, Daemon, buildkitBinDir, describeWithBuildkitd, makeCertificates, pathWithoutDocker, startBuildkitd, systemToolsBut } from './buildkitd';
 import {
   StepRun,
   checkout,
@@ -140,6 +140,24 @@ describeWithBuildkitd('remote buildkitd through buildctl and buildx, daemonless'
     await expectPushed(run, dir, registry, repo, 'daemonless');
     expect(run.output).toContain('engine buildctl-daemonless');
     expect(daemonsUsing(root)).toEqual([]);
+  });
+
+  test('agent-stack-k8s: the checkout container (no Node.js) does nothing; the command container builds daemonless', async () => {
+    const dir = checkout();
+    const repo = `e2e/k8s-${Date.now()}`;
+    const root = join(dir, 'k8s-root');
+    const run = await runPipelineStep(
+      dir,
+      {
+        key: 'k8s',
+        command: recordEnv,
+        config: config(repo, { driver: 'daemonless', 'buildkitd-flags': `--root ${root} --oci-worker=true --containerd-worker=false` }),
+      },
+      { processEnv: { PATH: pathWithoutDocker() }, extraArgs: ['--kubernetes', systemToolsBut(['docker', 'node', 'npm', 'npx', 'corepack'])] },
+    );
+    await expectPushed(run, dir, registry, repo, 'k8s');
+    expect(Object.keys(run.result.hookMs)).toEqual(['checkout container: environment', 'environment', 'command', 'pre-exit']);
+    expect(run.output).not.toContain('Provisioning Node.js');
   });
 
   test.each([

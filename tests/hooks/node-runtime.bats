@@ -308,3 +308,35 @@ exported() {
   assert_success
   assert_equal "$(exported PROVISIONED_NODE_OK)" 1
 }
+
+@test "agent-stack-k8s checkout container (phases plugin,checkout): every hook does nothing, before looking for Node.js" {
+  nr_server_start "$NR_FILES" "$NR_LOG"
+  for hook in environment command pre-exit; do
+    run nr_hook "$hook" BUILDKITE_BOOTSTRAP_PHASES=plugin,checkout
+    assert_success
+    assert_output ""
+    assert_equal "$(exported PROVISIONED_NODE_OK)" ""
+    assert_equal "$(exported BUILDKITE_HOOK_EXIT_STATUS)" 0
+  done
+  assert_equal "$(wc -l <"$NR_LOG")" 0
+  assert [ ! -e "$NR_CACHE" ]
+  run bash -c "ls -A '$NR_TMP'"
+  assert_output ""
+}
+
+@test "with BUILDKIT_PLUGIN_DEBUG, the skip is one line on stderr" {
+  run nr_hook environment BUILDKITE_BOOTSTRAP_PHASES=plugin,checkout BUILDKIT_PLUGIN_DEBUG=1
+  assert_success
+  assert_output "buildkit: skipping the environment hook: this container runs the plugin,checkout phases, not command"
+}
+
+@test "agent-stack-k8s command container (phases plugin,command): the hooks run as on any agent" {
+  nr_server_start "$NR_FILES" "$NR_LOG"
+  run nr_hook environment BUILDKITE_BOOTSTRAP_PHASES=plugin,command
+  assert_success
+  assert_equal "$(exported PROVISIONED_NODE_OK)" 1
+  assert_equal "$(tarball_requests)" 1
+  run nr_hook command BUILDKITE_BOOTSTRAP_PHASES=command
+  assert_success
+  assert_equal "$(exported PROVISIONED_NODE_OK)" 1
+}
