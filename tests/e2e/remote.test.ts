@@ -322,7 +322,6 @@ function daemonsUsing(root: string): string[] {
   return out.split('\n').filter((line) => line.includes('buildkitd') && line.includes(root));
 }
 
-test('the BuildKit binaries come from scripts/provide-buildkit.sh', () => {
-  if (!buildkitBinDir) process.stderr.write('SKIPPED: no buildkitd (BUILDKIT_TEST_BIN_DIR is not set)\n');
-  else expect(existsSync(join(buildkitBinDir, 'buildctl-daemonless.sh'))).toBe(true);
+(buildkitBinDir ? test : test.skip)('the BuildKit binaries come from scripts/provide-buildkit.sh, the daemonless script included', () => {
+  expect(existsSync(join(buildkitBinDir ?? '', 'buildctl-daemonless.sh'))).toBe(true);
 });
