@@ -1,6 +1,7 @@
 import { CsvError, readCsvRecord } from './csv';
 import { ExporterSpec, Field, SpecError, parseExporterSpec } from './exporter';
 import { resolveImageRefs } from './image-refs';
+import { kubernetesDriverOptErrors } from './kubernetes-driver-opts';
 import { Attestation, BakeConfig, BuilderConfig, BuilderDriver, Config, KeyValue, Progress, TlsConfig } from './types';
 
 type Raw = Record<string, unknown>;
@@ -147,13 +148,27 @@ function attestation(value: unknown, option: string, errors: string[]): Attestat
 
 function builder(raw: Raw, errors: string[]): BuilderConfig {
   const endpoints = list(raw.endpoint);
+  const kubernetes = raw.driver === 'kubernetes';
   const nodes = ((raw.nodes ?? []) as Raw[]).map((node) => ({
-    endpoint: node.endpoint as string,
+    endpoint: node.endpoint as string | undefined,
     platforms: list(node.platforms),
     tls: node.tls as TlsConfig | undefined,
+    driverOpts: list(node['driver-opts']),
   }));
   endpoints.forEach((endpoint, i) => checkEndpoint(endpoint, Array.isArray(raw.endpoint) ? `builder.endpoint[${i}]` : 'builder.endpoint', errors));
-  nodes.forEach((node, i) => checkEndpoint(node.endpoint, `builder.nodes[${i}].endpoint`, errors));
+  nodes.forEach((node, i) => {
+    const at = `builder.nodes[${i}]`;
+    if (kubernetes && node.endpoint !== undefined)
+      errors.push(`${at}.endpoint: a kubernetes node is a Deployment the driver creates; give it driver-opts (e.g. nodeselector), not an endpoint`);
+    else if (!kubernetes && node.endpoint === undefined) errors.push(`${at}.endpoint: is required (a remote builder for ${node.platforms.join(', ')})`);
+    else if (node.endpoint !== undefined) checkEndpoint(node.endpoint, `${at}.endpoint`, errors);
+    if (!kubernetes && node.driverOpts.length > 0) errors.push(`${at}.driver-opts: only kubernetes nodes take driver options`);
+  });
+  if (kubernetes) {
+    const opts = list(raw['driver-opts']);
+    errors.push(...kubernetesDriverOptErrors(opts, 'builder.driver-opts'));
+    nodes.forEach((node, i) => errors.push(...kubernetesDriverOptErrors(node.driverOpts, `builder.nodes[${i}].driver-opts`)));
+  }
   checkTls(raw.tls as TlsConfig | undefined, 'builder.tls', errors);
   nodes.forEach((node, i) => checkTls(node.tls, `builder.nodes[${i}].tls`, errors));
   return {

@@ -9,7 +9,7 @@ export interface KeyValue {
   fromEnv?: boolean;
 }
 
-export type BuilderDriver = 'auto' | 'docker' | 'docker-container' | 'remote' | 'daemonless';
+export type BuilderDriver = 'auto' | 'docker' | 'docker-container' | 'remote' | 'daemonless' | 'kubernetes';
 
 /** A file path (absolute, or relative to the checkout) or `env:NAME`, a variable holding PEM. */
 export interface TlsConfig {
@@ -19,11 +19,12 @@ export interface TlsConfig {
   servername?: string;
 }
 
-/** A remote builder for some platforms (buildx remote nodes). */
+/** A builder for some platforms: a remote endpoint, or (kubernetes) a Deployment with its own options. */
 export interface BuilderNode {
-  endpoint: string;
+  endpoint?: string;
   platforms: string[];
   tls?: TlsConfig;
+  driverOpts: string[];
 }
 
 export interface BuilderConfig {

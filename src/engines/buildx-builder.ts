@@ -1,10 +1,14 @@
+import { writeCsvRecord } from '../config/csv';
+import { kubernetesDriverOpts } from '../config/kubernetes-driver-opts';
 import { BuilderConfig } from '../config/types';
+import { versionSatisfies } from '../plan/version-warnings';
 import { Step } from '../plan/step';
 import { readBuildMetadata } from '../report/build-metadata';
 import { versionMatters } from '../plan/version-gates';
 import { buildxStep } from './buildx-step';
 import { dockerHint } from './docker-hints';
 import { Engine, EngineInput, Facts } from './engine';
+import { kubernetesHint } from './kubernetes-hints';
 import { remoteHint } from './remote-hints';
 import { chosenEndpoint } from './remote-endpoints';
 import { TlsFiles, tlsFiles } from './tls';
@@ -17,7 +21,7 @@ export function builderName(builder: BuilderConfig, env: Env): string {
 
 /** A buildx builder the job creates: per job (removed by pre-exit), or kept by name. */
 function buildxBuilderEngine(
-  name: 'docker-container' | 'buildx-remote',
+  name: 'docker-container' | 'buildx-remote' | 'buildx-kubernetes',
   create: (input: EngineInput, facts: Facts, builder: string) => Step[],
   limits: Engine['limits'] = () => [],
 ): Engine {
@@ -25,7 +29,8 @@ function buildxBuilderEngine(
     name,
     facts: ({ config, request }) => [
       ...(name === 'buildx-remote' ? (['endpoints'] as const) : []),
-      ...(!config.dryRun && versionMatters(request, 'buildx') ? (['buildxVersion'] as const) : []),
+      // The kubernetes driver's options depend on the buildx release.
+      ...(!config.dryRun && (name === 'buildx-kubernetes' || versionMatters(request, 'buildx')) ? (['buildxVersion'] as const) : []),
     ],
     limits,
     setup(input, facts) {
@@ -71,7 +76,7 @@ function buildxBuilderEngine(
     // The probed BuildKit is the engine's; this builder brings its own.
     buildkitVersion: () => undefined,
     readResult: readBuildMetadata,
-    hint: (tail) => (name === 'buildx-remote' ? remoteHint(tail) : undefined) ?? dockerHint(tail),
+    hint: (tail) => (name === 'buildx-remote' ? remoteHint(tail) : name === 'buildx-kubernetes' ? kubernetesHint(tail) : undefined) ?? dockerHint(tail),
   };
 }
 
@@ -104,7 +109,7 @@ export const buildxRemoteEngine = buildxBuilderEngine(
       for (const opt of [...tlsDriverOpts(node.tls), ...config.builder.driverOpts]) argv.push('--driver-opt', opt);
       if (node.platforms.length > 0) argv.push('--platform', node.platforms.join(','));
       if (i === nodes.length - 1) argv.push('--bootstrap');
-      argv.push(node.endpoint);
+      argv.push(node.endpoint ?? '');
       return {
         title: i === 0 ? `creating the builder ${builder} on ${node.endpoint}` : `appending ${node.endpoint} to the builder ${builder}`,
         argv,
@@ -134,4 +139,65 @@ function tlsDriverOpts(tls: TlsFiles): string[] {
   if (tls.key) opts.push(`key=${tls.key}`);
   if (tls.servername) opts.push(`servername=${tls.servername}`);
   return opts;
+}
+
+/**
+ * buildx's `kubernetes` driver: BuildKit Deployments in the cluster (the kubeconfig, or the
+ * pod's service account), sticky load balancing for cache locality unless told otherwise,
+ * and with builder.nodes one Deployment per platform, appended.
+ */
+export const buildxKubernetesEngine = buildxBuilderEngine(
+  'buildx-kubernetes',
+  ({ config }, _facts, builder) => {
+    const base = [
+      ...(config.builder.image ? [`image=${config.builder.image}`] : []),
+      ...(config.builder.driverOpts.some((opt) => opt.startsWith('loadbalance=')) ? [] : ['loadbalance=sticky']),
+      ...config.builder.driverOpts,
+    ];
+    const nodes =
+      config.builder.nodes.length > 0
+        ? config.builder.nodes.map((node) => ({ platforms: node.platforms, opts: [...base, ...node.driverOpts] }))
+        : [{ platforms: [] as string[], opts: base }];
+    return nodes.map((node, i) => {
+      const argv = ['docker', 'buildx', 'create', '--name', builder, ...(i > 0 ? ['--append'] : []), '--driver', 'kubernetes'];
+      // Each --driver-opt is CSV to buildx: a value with commas (nodeselector=a=b,c=d) is quoted whole.
+      for (const opt of node.opts) argv.push('--driver-opt', writeCsvRecord([opt]));
+      if (config.builder.buildkitdFlags) argv.push('--buildkitd-flags', config.builder.buildkitdFlags);
+      if (node.platforms.length > 0) argv.push('--platform', node.platforms.join(','));
+      if (i === nodes.length - 1) argv.push('--bootstrap');
+      const title =
+        i === 0 ? `creating the builder ${builder} in Kubernetes` : `appending a Deployment for ${node.platforms.join(', ')} to the builder ${builder}`;
+      return { title, argv, timeoutMs: readinessMs(node.opts) };
+    });
+  },
+  kubernetesLimits,
+);
+
+/** How long creating waits for the pods: buildx's own `timeout` (0.15+) and a margin, else 3 minutes. */
+function readinessMs(opts: string[]): number {
+  const timeout = opts
+    .filter((opt) => opt.startsWith('timeout='))
+    .pop()
+    ?.slice('timeout='.length);
+  return ((timeout ? goDurationSeconds(timeout) : 150) + 30) * 1000;
+}
+
+/** `1m30s` → 90. */
+function goDurationSeconds(duration: string): number {
+  const unit: Record<string, number> = { ns: 1e-9, us: 1e-6, µs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
+  return [...duration.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)].reduce((sum, [, n, u]) => sum + Number(n) * (unit[u ?? 's'] ?? 1), 0);
+}
+
+function kubernetesLimits({ config }: EngineInput, facts: Facts): string[] {
+  const limits: string[] = [];
+  if (config.builder.keep && config.builder.nodes.length > 1)
+    limits.push('builder.keep: a kept builder is reused as it is; with builder.nodes, let each job create its own');
+  const version = facts.buildxVersion;
+  if (!version) return limits;
+  const opts = [...config.builder.driverOpts, ...config.builder.nodes.flatMap((node) => node.driverOpts)];
+  for (const key of new Set(opts.map((opt) => opt.split('=')[0] ?? ''))) {
+    const since = kubernetesDriverOpts[key]?.since;
+    if (since && !versionSatisfies(version, since)) limits.push(`builder.driver-opts: ${key} needs buildx >= ${since}; this agent has ${version}`);
+  }
+  return limits;
 }

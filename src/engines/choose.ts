@@ -1,6 +1,6 @@
 import { PlanError } from '../plan/plan-error';
 import { buildctlDaemonlessEngine, buildctlRemoteEngine } from './buildctl';
-import { builderName, buildxRemoteEngine, dockerContainerEngine } from './buildx-builder';
+import { builderName, buildxKubernetesEngine, buildxRemoteEngine, dockerContainerEngine } from './buildx-builder';
 import { dockerEngine } from './docker';
 import { Engine, EngineInput, Fact, Facts } from './engine';
 import { remoteEndpoints } from './remote-endpoints';
@@ -23,6 +23,8 @@ export function factsToProbe(input: EngineInput, facts: Facts): Fact[] {
     add(remoteEngine(input, facts));
   } else if (driver === 'daemonless') {
     add(buildctlDaemonlessEngine);
+  } else if (driver === 'kubernetes') {
+    add(buildxKubernetesEngine);
   } else {
     if (driver !== 'docker-container') add(dockerEngine);
     if (driver !== 'docker') add(dockerContainerEngine);
@@ -54,6 +56,11 @@ function chooseByDriver(input: EngineInput, facts: Facts): EngineChoice {
         throw new PlanError('builder.driver: daemonless needs buildctl-daemonless.sh (and buildctl, buildkitd) on PATH, as in the moby/buildkit images');
       }
       return { engine: buildctlDaemonlessEngine, reason: 'builder.driver is daemonless' };
+    case 'kubernetes':
+      if (builder.endpoints.length > 0)
+        throw new PlanError('builder.endpoint: the kubernetes driver creates its builders in the cluster; it takes no endpoint');
+      noDockerCli(input, facts);
+      return { engine: buildxKubernetesEngine, reason: 'builder.driver is kubernetes (BuildKit pods in the cluster)' };
     case 'docker':
     case 'docker-container':
       if (builder.endpoints.length > 0 || builder.nodes.length > 0) {

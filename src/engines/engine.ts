@@ -40,7 +40,7 @@ export interface EngineInput {
   env: Env;
 }
 
-export type EngineName = 'docker' | 'docker-container' | 'buildx-remote' | 'buildctl-remote' | 'buildctl-daemonless';
+export type EngineName = 'docker' | 'docker-container' | 'buildx-remote' | 'buildx-kubernetes' | 'buildctl-remote' | 'buildctl-daemonless';
 
 /** One way of running BuildKit: what it needs to know, set up, run and tear down. */
 export interface Engine {

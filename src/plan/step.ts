@@ -38,6 +38,8 @@ export interface Step {
   group?: string;
   /** The command as the log shows it, with secret values masked (default: argv shell-quoted). */
   display?: string;
+  /** Killed after this long (waiting for Kubernetes pods); the failure then says it timed out. */
+  timeoutMs?: number;
   /** Runs in a process group of its own, and a cancel signals the whole group. */
   processGroup?: boolean;
   /** Retries of a failed run, when the failure's output says it is worth it. */

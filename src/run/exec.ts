@@ -21,6 +21,8 @@ export interface ExecResult {
   /** With `capture` only. */
   stderr: string;
   tail: string[];
+  /** Killed when `timeoutMs` ran out. */
+  timedOut?: boolean;
 }
 
 const forwarded: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
@@ -74,11 +76,18 @@ export function exec(argv: string[], options: ExecOptions = {}): Promise<ExecRes
       child.kill(signal);
     };
     forwarded.forEach((signal) => process.on(signal, forward));
-    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
+    let timedOut = false;
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGKILL');
+          }, options.timeoutMs);
     const done = (code: number) => {
       forwarded.forEach((signal) => process.off(signal, forward));
       if (timer) clearTimeout(timer);
-      resolve({ code, stdout, stderr, tail: tail.lines() });
+      resolve({ code, stdout, stderr, tail: tail.lines(), ...(timedOut ? { timedOut } : {}) });
     };
     child.on('error', (error: NodeJS.ErrnoException) => {
       process.stderr.write(`buildkit: cannot run ${argv[0]}: ${error.code === 'ENOENT' ? 'not found' : error.message}\n`);

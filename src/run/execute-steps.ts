@@ -45,7 +45,7 @@ async function executeStep(step: Step, { runtime, env, stateDir }: StepsContext)
   }
   if (step.cleanup) registerCleanup(stateDir, step.cleanup);
   for (const file of step.files ?? []) writeFileSync(join(stateDir, file.name), file.content, { mode: file.mode });
-  const options = { env: step.env ? { ...env, ...step.env } : env, input: step.stdin?.text, processGroup: step.processGroup };
+  const options = { env: step.env ? { ...env, ...step.env } : env, input: step.stdin?.text, processGroup: step.processGroup, timeoutMs: step.timeoutMs };
   if (step.quiet) {
     await runtime.exec(step.argv, { ...options, quiet: true });
     return done;
@@ -53,8 +53,10 @@ async function executeStep(step: Step, { runtime, env, stateDir }: StepsContext)
   for (let attempt = 0; ; attempt++) {
     if (attempt > 0) log.group(`${step.group ?? step.title} (retry ${attempt} of ${step.retry?.attempts})`);
     log.info(`$ ${displayCommand(step)}`);
-    const { code, tail } = await runtime.exec(step.argv, { ...options, tailLines });
+    const result = await runtime.exec(step.argv, { ...options, tailLines });
+    const { code } = result;
     if (code === 0) return done;
+    const tail = result.timedOut ? [...result.tail, `buildkit: timed out after ${Math.round((step.timeoutMs ?? 0) / 1000)} s`] : result.tail;
     if (step.doneByOtherJob && tail.some((line) => line.includes(step.doneByOtherJob?.text ?? ''))) {
       log.info(`buildkit: ${step.doneByOtherJob.notice}`);
       return done;

@@ -139,3 +139,12 @@ describe('executeSteps: retries', () => {
     expect(calls.map((c) => c.argv)).toEqual([['build']]);
   });
 });
+
+describe('executeSteps: time-outs', () => {
+  test('a step killed by its time-out fails with a line that says so, for the hints to read', async () => {
+    const fake = fakeRuntime(() => ({ code: 137, tail: ['#1 waiting for pods'], timedOut: true }));
+    const { result, calls } = await run([{ title: 'create', argv: ['create'], timeoutMs: 180_000 }], fake);
+    expect(calls[0]?.options.timeoutMs).toBe(180_000);
+    expect(result).toMatchObject({ code: 137, tail: ['#1 waiting for pods', 'buildkit: timed out after 180 s'] });
+  });
+});

@@ -68,3 +68,35 @@ describe('examples/kubernetes', () => {
     expect(dockerfile.trim().split('\n').pop()).toBe('USER 1000:1000');
   });
 });
+
+describe('examples/kubernetes/buildx-kubernetes-rbac.yaml', () => {
+  type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
+  type Doc = {
+    kind: string;
+    metadata: { name: string; namespace: string };
+    rules?: Rule[];
+    roleRef?: { kind: string; name: string };
+    subjects?: Array<{ kind: string }>;
+  };
+  const docs = YAML.parseAllDocuments(readFileSync(join(root, 'examples', 'kubernetes', 'buildx-kubernetes-rbac.yaml'), 'utf8')).map((d) => d.toJS() as Doc);
+  const role = docs.find((d) => d.kind === 'Role');
+  const allows = (resource: string, verb: string) => (role?.rules ?? []).some((r) => r.resources.includes(resource) && r.verbs.includes(verb));
+
+  test('the Role lets buildx create and remove Deployments, find their pods and exec into them', () => {
+    for (const verb of ['get', 'list', 'create', 'delete']) expect(allows('deployments', verb)).toBe(true);
+    for (const verb of ['get', 'list']) expect(allows('pods', verb)).toBe(true);
+    expect(allows('pods/exec', 'create')).toBe(true);
+  });
+
+  test("the RoleBinding gives it to a service account, in the Role's namespace", () => {
+    const binding = docs.find((d) => d.kind === 'RoleBinding');
+    expect(binding?.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role?.metadata.name });
+    expect(binding?.metadata.namespace).toBe(role?.metadata.namespace);
+    expect(binding?.subjects?.[0]?.kind).toBe('ServiceAccount');
+  });
+
+  test('the pipeline puts its Deployments in that namespace', () => {
+    const text = readFileSync(join(root, 'examples', 'kubernetes', 'buildx-kubernetes.pipeline.yml'), 'utf8');
+    expect(text).toContain(`namespace=${role?.metadata.namespace}`);
+  });
+});

@@ -180,11 +180,11 @@ describe('loadConfig: every problem at once, with option paths', () => {
   });
 
   test('nested options are checked too', () => {
-    expect(errorsOf({ builder: { driver: 'kubernetes', nam: 'x' }, retries: 11, 'shm-size': 'lots' })).toEqual([
+    expect(errorsOf({ builder: { driver: 'k8s', nam: 'x' }, retries: 11, 'shm-size': 'lots' })).toEqual([
       'shm-size: expected a value matching ^[0-9]+[bkmgBKMG]?$; got string "lots"',
       'retries: expected at most 10; got number 11',
       'builder.nam: unknown option; expected one of: driver, endpoint, route-key, client, tls, nodes, name, image, driver-opts, buildkitd-flags, keep',
-      'builder.driver: expected one of auto, docker, docker-container, remote, daemonless; got string "kubernetes"',
+      'builder.driver: expected one of auto, docker, docker-container, remote, daemonless, kubernetes; got string "k8s"',
     ]);
   });
 
