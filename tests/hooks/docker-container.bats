@@ -15,14 +15,9 @@ setup() {
   load helpers/docker-standin
   load_libs
   standin_setup
-  export TMPDIR=$BATS_TEST_TMPDIR
-  export BUILDKITE_PLUGIN_NAME=BUILDKIT
-  export BUILDKITE_COMMAND=
-  unset BUILDKIT_PLUGIN_STATE_DIR BUILDKITE_JOB_ID BUILDX_BUILDER
-  unset STANDIN_DOCKER_STORE STANDIN_FAIL_CREATE STANDIN_FAIL_BUILD STANDIN_RACE_INSPECT
+  standin_job_setup
   JOB=0190f3c2-7a1b-4c4e-9b1e-3f5d2a6c8e$(printf %02d "$BATS_TEST_NUMBER")
   NAME=buildkite-$JOB
-  cd "$BATS_TEST_TMPDIR" || return
 }
 
 # Two platforms and no image store preference: on the classic store, auto needs the builder.

@@ -13,13 +13,9 @@ setup() {
   load helpers/docker-standin
   load_libs
   standin_setup
-  export TMPDIR=$BATS_TEST_TMPDIR
-  export BUILDKITE_PLUGIN_NAME=BUILDKIT
-  export BUILDKITE_COMMAND=
-  unset BUILDKIT_PLUGIN_STATE_DIR BUILDKITE_JOB_ID BUILDX_BUILDER STANDIN_K8S STANDIN_FAIL_BUILD STANDIN_SLOW_BUILD
+  standin_job_setup
   JOB=0190f3c2-7a1b-4c4e-9b1e-3f5d2a6c9f$(printf %02d "$BATS_TEST_NUMBER")
   NAME=buildkite-$JOB
-  cd "$BATS_TEST_TMPDIR" || return
 }
 
 k8s='"image":"registry.example.com/app","tags":["1"],"push":true,"oci-labels":false,"builder":{"driver":"kubernetes","driver-opts":["namespace=ci","replicas=2","nodeselector=kubernetes.io/arch=amd64,pool=build"]}'

@@ -30,6 +30,17 @@ standin_setup() {
   fi
 }
 
+# standin_job_setup: a clean job environment for each test: no state dir, job id, builder
+# or stand-in knob carried over, TMPDIR in the test's own dir, and that dir as the checkout.
+standin_job_setup() {
+  export TMPDIR=$BATS_TEST_TMPDIR
+  export BUILDKITE_PLUGIN_NAME=BUILDKIT
+  export BUILDKITE_COMMAND=
+  unset BUILDKIT_PLUGIN_STATE_DIR BUILDKITE_JOB_ID BUILDX_BUILDER
+  unset STANDIN_DOCKER_STORE STANDIN_FAIL_CREATE STANDIN_FAIL_BUILD STANDIN_RACE_INSPECT STANDIN_K8S STANDIN_SLOW_BUILD
+  cd "$BATS_TEST_TMPDIR" || return
+}
+
 # job_state_dir JOB_ID: where the plugin keeps the job's state.
 job_state_dir() {
   printf '%s\n' "$TMPDIR/buildkite-plugin-buildkit-$(id -u)/$1"
