@@ -1,7 +1,5 @@
 import { writeCsvRecord } from '../config/csv';
-import { kubernetesDriverOpts } from '../config/kubernetes-driver-opts';
 import { BuilderConfig } from '../config/types';
-import { versionSatisfies } from '../plan/version-warnings';
 import { Step } from '../plan/step';
 import { readBuildMetadata } from '../report/build-metadata';
 import { versionMatters } from '../plan/version-gates';
@@ -19,25 +17,39 @@ export function builderName(builder: BuilderConfig, env: Env): string {
   return builder.name ?? `buildkite-${(env.BUILDKITE_JOB_ID || 'local').replace(/[^a-zA-Z0-9_.-]/g, '-')}`;
 }
 
+interface BuilderSpec {
+  name: 'docker-container' | 'buildx-remote' | 'buildx-kubernetes';
+  /** The `buildx create` (and `--append`) steps. */
+  create: (input: EngineInput, facts: Facts, builder: string) => Step[];
+  limits?: (input: EngineInput) => string[];
+  hint?: (outputTail: string[]) => string | undefined;
+  /** A remote endpoint builds: it is probed, exported as BUILDKIT_HOST and reported. */
+  remote?: boolean;
+  /** Its driver options depend on the buildx release (checked in the command hook). */
+  optionsNeedBuildxVersion?: boolean;
+}
+
 /** A buildx builder the job creates: per job (removed by pre-exit), or kept by name. */
-function buildxBuilderEngine(
-  name: 'docker-container' | 'buildx-remote' | 'buildx-kubernetes',
-  create: (input: EngineInput, facts: Facts, builder: string) => Step[],
-  limits: Engine['limits'] = () => [],
-): Engine {
+function buildxBuilderEngine(spec: BuilderSpec): Engine {
   return {
-    name,
+    name: spec.name,
     facts: ({ config, request }) => [
-      ...(name === 'buildx-remote' ? (['endpoints'] as const) : []),
-      // The kubernetes driver's options depend on the buildx release.
-      ...(!config.dryRun && (name === 'buildx-kubernetes' || versionMatters(request, 'buildx')) ? (['buildxVersion'] as const) : []),
+      ...(spec.remote ? (['endpoints'] as const) : []),
+      ...(!config.dryRun && (spec.optionsNeedBuildxVersion || versionMatters(request, 'buildx')) ? (['buildxVersion'] as const) : []),
     ],
-    limits,
+    limits(input) {
+      const limits = spec.limits?.(input) ?? [];
+      // A kept builder is found by its name and reused whole: appended nodes would be added again.
+      if (input.config.builder.keep && input.config.builder.nodes.length > 1) {
+        limits.unshift('builder.keep: a kept builder is reused as it is; with builder.nodes, let each job create its own');
+      }
+      return limits;
+    },
     setup(input, facts) {
       const { builder } = input.config;
       const builderId = builderName(builder, input.env);
       const group = `:docker: Setting up builder ${builderId}`;
-      const steps = create(input, facts, builderId);
+      const steps = spec.create(input, facts, builderId);
       const [first, ...rest] = steps;
       if (!first) return [];
       if (builder.keep) {
@@ -71,29 +83,35 @@ function buildxBuilderEngine(
     },
     build: (input) => buildxStep(input, builderName(input.config.builder, input.env)),
     after: () => [],
-    exports: (input, facts): Record<string, string> => (name === 'buildx-remote' ? { BUILDKIT_HOST: chosenEndpoint(input, facts) } : {}),
-    builtOn: (input, facts) => (name === 'buildx-remote' ? chosenEndpoint(input, facts) : undefined),
+    exports: (input, facts): Record<string, string> => (spec.remote ? { BUILDKIT_HOST: chosenEndpoint(input, facts) } : {}),
+    builtOn: (input, facts) => (spec.remote ? chosenEndpoint(input, facts) : undefined),
     // The probed BuildKit is the engine's; this builder brings its own.
     buildkitVersion: () => undefined,
     readResult: readBuildMetadata,
-    hint: (tail) => (name === 'buildx-remote' ? remoteHint(tail) : name === 'buildx-kubernetes' ? kubernetesHint(tail) : undefined) ?? dockerHint(tail),
+    hint: (tail) => spec.hint?.(tail) ?? dockerHint(tail),
   };
 }
 
 /** buildx's `docker-container` driver: a buildkitd container on the agent's Docker engine. */
-export const dockerContainerEngine = buildxBuilderEngine('docker-container', ({ config }, _facts, builder) => {
-  const argv = ['docker', 'buildx', 'create', '--name', builder, '--driver', 'docker-container'];
-  if (config.builder.image) argv.push('--driver-opt', `image=${config.builder.image}`);
-  for (const opt of config.builder.driverOpts) argv.push('--driver-opt', opt);
-  if (config.builder.buildkitdFlags) argv.push('--buildkitd-flags', config.builder.buildkitdFlags);
-  argv.push('--bootstrap');
-  return [{ title: `creating the builder ${builder}`, argv }];
+export const dockerContainerEngine = buildxBuilderEngine({
+  name: 'docker-container',
+  create: ({ config }, _facts, builder) => {
+    const argv = ['docker', 'buildx', 'create', '--name', builder, '--driver', 'docker-container'];
+    if (config.builder.image) argv.push('--driver-opt', `image=${config.builder.image}`);
+    for (const opt of config.builder.driverOpts) argv.push('--driver-opt', opt);
+    if (config.builder.buildkitdFlags) argv.push('--buildkitd-flags', config.builder.buildkitdFlags);
+    argv.push('--bootstrap');
+    return [{ title: `creating the builder ${builder}`, argv }];
+  },
 });
 
 /** buildx's `remote` driver: remote buildkitds, one per endpoint, or one per platform (nodes, appended). */
-export const buildxRemoteEngine = buildxBuilderEngine(
-  'buildx-remote',
-  (input, facts, builder) => {
+export const buildxRemoteEngine = buildxBuilderEngine({
+  name: 'buildx-remote',
+  remote: true,
+  hint: remoteHint,
+  limits: remoteBuilderLimits,
+  create: (input, facts, builder) => {
     const { config } = input;
     const stateDir = input.request.stateDir;
     const nodes =
@@ -118,18 +136,13 @@ export const buildxRemoteEngine = buildxBuilderEngine(
     });
     return steps;
   },
-  remoteBuilderLimits,
-);
+});
 
 function remoteBuilderLimits({ config }: EngineInput): string[] {
   const { builder } = config;
-  const limits: string[] = [];
-  if (builder.keep && builder.nodes.length > 1) limits.push('builder.keep: a kept builder is reused as it is; with builder.nodes, let each job create its own');
   const tls = [builder.tls, ...builder.nodes.map((node) => node.tls)];
-  if (builder.keep && tls.some((t) => [t?.ca, t?.cert, t?.key].some((v) => v?.startsWith('env:')))) {
-    limits.push('builder.keep: a kept remote builder keeps reading its TLS files, and env: values are written to files that pre-exit removes; give file paths');
-  }
-  return limits;
+  if (!builder.keep || !tls.some((t) => [t?.ca, t?.cert, t?.key].some((v) => v?.startsWith('env:')))) return [];
+  return ['builder.keep: a kept remote builder keeps reading its TLS files, and env: values are written to files that pre-exit removes; give file paths'];
 }
 
 function tlsDriverOpts(tls: TlsFiles): string[] {
@@ -146,9 +159,11 @@ function tlsDriverOpts(tls: TlsFiles): string[] {
  * pod's service account), sticky load balancing for cache locality unless told otherwise,
  * and with builder.nodes one Deployment per platform, appended.
  */
-export const buildxKubernetesEngine = buildxBuilderEngine(
-  'buildx-kubernetes',
-  ({ config }, _facts, builder) => {
+export const buildxKubernetesEngine = buildxBuilderEngine({
+  name: 'buildx-kubernetes',
+  optionsNeedBuildxVersion: true,
+  hint: kubernetesHint,
+  create: ({ config }, _facts, builder) => {
     const base = [
       ...(config.builder.image ? [`image=${config.builder.image}`] : []),
       ...(config.builder.driverOpts.some((opt) => opt.startsWith('loadbalance=')) ? [] : ['loadbalance=sticky']),
@@ -170,8 +185,7 @@ export const buildxKubernetesEngine = buildxBuilderEngine(
       return { title, argv, timeoutMs: readinessMs(node.opts) };
     });
   },
-  kubernetesLimits,
-);
+});
 
 /** How long creating waits for the pods: buildx's own `timeout` (0.15+) and a margin, else 3 minutes. */
 function readinessMs(opts: string[]): number {
@@ -186,18 +200,4 @@ function readinessMs(opts: string[]): number {
 function goDurationSeconds(duration: string): number {
   const unit: Record<string, number> = { ns: 1e-9, us: 1e-6, µs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
   return [...duration.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)].reduce((sum, [, n, u]) => sum + Number(n) * (unit[u ?? 's'] ?? 1), 0);
-}
-
-function kubernetesLimits({ config }: EngineInput, facts: Facts): string[] {
-  const limits: string[] = [];
-  if (config.builder.keep && config.builder.nodes.length > 1)
-    limits.push('builder.keep: a kept builder is reused as it is; with builder.nodes, let each job create its own');
-  const version = facts.buildxVersion;
-  if (!version) return limits;
-  const opts = [...config.builder.driverOpts, ...config.builder.nodes.flatMap((node) => node.driverOpts)];
-  for (const key of new Set(opts.map((opt) => opt.split('=')[0] ?? ''))) {
-    const since = kubernetesDriverOpts[key]?.since;
-    if (since && !versionSatisfies(version, since)) limits.push(`builder.driver-opts: ${key} needs buildx >= ${since}; this agent has ${version}`);
-  }
-  return limits;
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { TlsConfig } from '../config/types';
 import { StateFile } from '../plan/step';
@@ -24,17 +25,35 @@ export function tlsFiles(tls: TlsConfig | undefined, env: Env, stateDir: string,
   for (const key of ['ca', 'cert', 'key'] as const) {
     const value = tls?.[key];
     if (value === undefined) continue;
-    const variable = /^env:(.+)$/.exec(value)?.[1];
-    if (variable !== undefined) {
+    const source = tlsSource(value, env);
+    if ('variable' in source) {
       const name = `${prefix}tls-${names[key]}`;
-      result.files.push({ name, content: env[variable] ?? '', mode: 0o600, fromEnv: variable });
+      result.files.push({ name, content: env[source.variable] ?? '', mode: 0o600, fromEnv: source.variable });
       result[key] = join(stateDir, name);
     } else {
-      const checkout = env.BUILDKITE_BUILD_CHECKOUT_PATH;
-      result[key] = isAbsolute(value) || !checkout ? value : join(checkout, value);
+      result[key] = source.path;
     }
   }
   return result;
+}
+
+/** The PEM itself (for the connection check, before any file is written); undefined without TLS. */
+export function tlsPem(tls: TlsConfig | undefined, env: Env): { ca?: string; cert?: string; key?: string; servername?: string } | undefined {
+  if (!tls || (tls.ca === undefined && tls.cert === undefined && tls.key === undefined)) return undefined;
+  const read = (value: string | undefined) => {
+    if (value === undefined) return undefined;
+    const source = tlsSource(value, env);
+    return 'variable' in source ? (env[source.variable] ?? '') : readFileSync(source.path, 'utf8');
+  };
+  return { ca: read(tls.ca), cert: read(tls.cert), key: read(tls.key), servername: tls.servername };
+}
+
+/** Where a TLS value comes from: a variable (`env:NAME`), or a file (relative ones in the checkout). */
+function tlsSource(value: string, env: Env): { variable: string } | { path: string } {
+  const variable = /^env:(.+)$/.exec(value)?.[1];
+  if (variable !== undefined) return { variable };
+  const checkout = env.BUILDKITE_BUILD_CHECKOUT_PATH;
+  return { path: isAbsolute(value) || !checkout ? value : join(checkout, value) };
 }
 
 /** The `env:NAME` values that are not set: each one named, before anything runs. */

@@ -2,6 +2,8 @@ import coerce from 'semver/functions/coerce';
 import gte from 'semver/functions/gte';
 import valid from 'semver/functions/valid';
 import { BuildRequest } from './build-request';
+import { kubernetesDriverOpts } from '../config/kubernetes-driver-opts';
+import { Config } from '../config/types';
 import { gates } from './version-gates';
 
 interface Versions {
@@ -20,6 +22,19 @@ export function versionWarnings(request: BuildRequest, versions: Versions): stri
     });
 }
 
+/**
+ * Errors, not warnings: the kubernetes driver's options newer than the agent's buildx, which
+ * `buildx create` would refuse as unknown.
+ */
+export function driverOptionErrors(config: Config, buildxVersion: string | undefined): string[] {
+  if (config.builder.driver !== 'kubernetes' || !buildxVersion) return [];
+  const opts = [...config.builder.driverOpts, ...config.builder.nodes.flatMap((node) => node.driverOpts)];
+  return [...new Set(opts.map((opt) => opt.split('=')[0] ?? ''))].flatMap((key) => {
+    const since = kubernetesDriverOpts[key]?.since;
+    return since && !versionSatisfies(buildxVersion, since) ? [`builder.driver-opts: ${key} needs buildx >= ${since}; this agent has ${buildxVersion}`] : [];
+  });
+}
+
 /** Semantic versions, pre-releases included (`0.13.0-rc1` < `0.13.0`); a version that is not one is trusted. */
 export function versionSatisfies(version: string, minimum: string): boolean {
   const parsed = valid(version) ?? coerce(version)?.version;
@@ -32,7 +47,10 @@ export function parseBuildkitVersion(output: string): string | undefined {
   return version && !version.startsWith('0.0.0') ? version : undefined;
 }
 
-/** The version in `docker buildx version` output: `github.com/docker/buildx v0.13.1 <commit>`. */
-export function parseBuildxVersion(output: string): string | undefined {
+/**
+ * The first version in a tool's output: `github.com/docker/buildx v0.13.1 <commit>`,
+ * `buildctl github.com/moby/buildkit v0.13.2 <commit>`, `BuildKit: ... v0.13.2 ...`.
+ */
+export function parseVersion(output: string): string | undefined {
   return /\bv?(\d+\.\d+\.\d+\S*)/.exec(output)?.[1];
 }

@@ -2,8 +2,8 @@ import { Config } from '../config/types';
 import { factsToProbe } from '../engines/choose';
 import { planBuildRequest } from '../plan/build-request';
 import { Plan, planJob } from '../plan/plan';
-import { PlanError } from '../plan/plan-error';
-import { versionWarnings } from '../plan/version-warnings';
+import { planOrFail } from './config-or-fail';
+import { driverOptionErrors, versionWarnings } from '../plan/version-warnings';
 import { failureAnnotation } from '../report/annotation';
 import { annotationContext } from '../report/meta-data-keys';
 import { reportBuild } from '../report/report-build';
@@ -26,6 +26,8 @@ export async function runBuildJob(config: Config, configNotices: string[], env: 
   const facts = await probeFacts(factsToProbe({ config, request: planned.request, env }, tools), tools, runtime, env, config);
   const unreachable = unreachableBuilders(facts);
   const plan = planOrFail(() => planJob(config, planned, env, facts));
+  const tooNew = driverOptionErrors(config, facts.buildxVersion);
+  if (tooNew.length > 0) throw new UserError(tooNew.join('\n'));
   const notices = [...configNotices, ...plan.notices];
   const warnings = [
     ...unreachable,
@@ -77,15 +79,6 @@ export async function runBuildJob(config: Config, configNotices: string[], env: 
   writeExports(exports, env);
   await reportBuild({ config, request: plan.request, env, result, refs, seconds, builtOn: plan.builtOn, warnings: [...notices, ...warnings] }, runtime.agent);
   return runStepCommand({ ...env, ...exports }, runtime);
-}
-
-function planOrFail(plan: () => Plan): Plan {
-  try {
-    return plan();
-  } catch (error) {
-    if (error instanceof PlanError) throw new UserError(error.message);
-    throw error;
-  }
 }
 
 /** dry-run: every command of the plan, as it would run; housekeeping and skip checks as comments. */

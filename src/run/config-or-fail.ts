@@ -26,8 +26,13 @@ export function configOrFail(env: NodeJS.ProcessEnv): LoadedConfig {
  */
 export function checkJob(env: NodeJS.ProcessEnv, now = new Date()): Plan {
   const { config } = configOrFail(env);
+  return planOrFail(() => planJob(config, planBuildRequest(config, env, stateDirPath(env), now), env, {}));
+}
+
+/** The plan, or its PlanError as a UserError: one clear message, no stack trace. */
+export function planOrFail(plan: () => Plan): Plan {
   try {
-    return planJob(config, planBuildRequest(config, env, stateDirPath(env), now), env, {});
+    return plan();
   } catch (error) {
     if (error instanceof PlanError) throw new UserError(error.message);
     throw error;

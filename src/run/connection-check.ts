@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { connect as netConnect, Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { TlsConfig } from '../config/types';
+import { tlsPem } from '../engines/tls';
 
 type Env = Record<string, string | undefined>;
 
@@ -14,9 +14,9 @@ export function checkConnection(endpoint: string, tls: TlsConfig | undefined, en
   const tcp = /^tcp:\/\/\[?([^\]]+?)\]?:(\d+)$/.exec(endpoint);
   const unix = /^unix:\/\/(\/.+)$/.exec(endpoint);
   if (!tcp && !unix) return Promise.resolve(undefined);
-  let material: ReturnType<typeof tlsMaterial>;
+  let material: ReturnType<typeof tlsPem>;
   try {
-    material = tlsMaterial(tls, env);
+    material = tlsPem(tls, env);
   } catch (error) {
     return Promise.resolve(`cannot read a TLS file: ${(error as Error).message}`);
   }
@@ -33,17 +33,4 @@ export function checkConnection(endpoint: string, tls: TlsConfig | undefined, en
       resolve(result);
     }
   });
-}
-
-/** The TLS options for Node, read from files or `env:NAME` variables; undefined without TLS. */
-function tlsMaterial(tls: TlsConfig | undefined, env: Env): { ca?: string; cert?: string; key?: string; servername?: string } | undefined {
-  if (!tls || (tls.ca === undefined && tls.cert === undefined && tls.key === undefined)) return undefined;
-  const read = (value: string | undefined) => {
-    if (value === undefined) return undefined;
-    const variable = /^env:(.+)$/.exec(value)?.[1];
-    if (variable !== undefined) return env[variable] ?? '';
-    const checkout = env.BUILDKITE_BUILD_CHECKOUT_PATH;
-    return readFileSync(value.startsWith('/') || !checkout ? value : `${checkout}/${value}`, 'utf8');
-  };
-  return { ca: read(tls.ca), cert: read(tls.cert), key: read(tls.key), servername: tls.servername };
 }

@@ -5,7 +5,7 @@ import { remoteEndpoints } from '../engines/remote-endpoints';
 import { connectionCause } from '../engines/remote-hints';
 import { buildctlTlsFlags, tlsFiles } from '../engines/tls';
 import { Config } from '../config/types';
-import { parseBuildkitVersion, parseBuildxVersion } from '../plan/version-warnings';
+import { parseBuildkitVersion, parseVersion } from '../plan/version-warnings';
 import { checkConnection } from './connection-check';
 import { Runtime } from './runtime';
 
@@ -47,7 +47,7 @@ const probes: Record<Exclude<Fact, 'buildctlVersions'>, Probe> = {
   },
   async buildxVersion(runtime, env) {
     const { code, stdout } = await dockerCommand(runtime, env, ['docker', 'buildx', 'version']);
-    return { buildxVersion: code === 0 ? parseBuildxVersion(stdout) : undefined };
+    return { buildxVersion: code === 0 ? parseVersion(stdout) : undefined };
   },
   /** The BuildKit version of the engine's own builder. */
   async buildkitVersion(runtime, env) {
@@ -70,7 +70,7 @@ export async function probeFacts(wanted: Fact[], base: Facts, runtime: Runtime, 
   results.forEach((result) => Object.assign(facts, result));
   if (deep && facts.endpoints?.chosen) {
     const client = await runtime.exec(['buildctl', '--version'], { env, capture: true, timeoutMs: 10_000 });
-    facts.buildctlVersion = client.code === 0 ? version(client.stdout) : undefined;
+    facts.buildctlVersion = client.code === 0 ? parseVersion(client.stdout) : undefined;
     facts.daemonVersion = deep.versions.get(facts.endpoints.chosen);
   }
   return facts;
@@ -128,12 +128,10 @@ function buildctlInfo(runtime: Runtime, env: Env, config: Config): DeepCheck {
         timeoutMs: 15_000,
       });
       if (info.code === 0) {
-        versions.set(endpoint, version(info.stdout));
+        versions.set(endpoint, parseVersion(info.stdout));
         return undefined;
       }
       return info.stderr.trim() || `buildctl debug info exited ${info.code}`;
     },
   };
 }
-
-const version = (text: string) => /\bv?(\d+\.\d+\.\d+\S*)/.exec(text)?.[1];

@@ -5,6 +5,7 @@ import { Facts } from '../../src/engines/engine';
 import { kubernetesHint } from '../../src/engines/kubernetes-hints';
 import { planBuildRequest } from '../../src/plan/build-request';
 import { planJob } from '../../src/plan/plan';
+import { driverOptionErrors } from '../../src/plan/version-warnings';
 
 const stateDir = '/state/job';
 const env = { BUILDKITE_JOB_ID: 'j1' };
@@ -135,10 +136,17 @@ describe("the kubernetes driver's options are checked before anything runs", () 
   });
 
   test('an option newer than the buildx in use is refused in the command hook, naming both versions', () => {
-    expect(() => planFor({ 'driver-opts': ['timeout=5m', 'schedulername=batch'] }, {}, { dockerCli: true, buildxVersion: '0.13.1' })).toThrow(
-      'builder.driver-opts: timeout needs buildx >= 0.15.0; this agent has 0.13.1\nbuilder.driver-opts: schedulername needs buildx >= 0.14.0; this agent has 0.13.1',
-    );
-    expect(planFor({ 'driver-opts': ['timeout=5m'] }, {}, { dockerCli: true, buildxVersion: '0.17.1' }).engine.name).toBe('buildx-kubernetes');
+    const configOf = (opts: string[]) => {
+      const loaded = load({ 'driver-opts': opts });
+      if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
+      return loaded.config;
+    };
+    expect(driverOptionErrors(configOf(['timeout=5m', 'schedulername=batch', 'replicas=2']), '0.13.1')).toEqual([
+      'builder.driver-opts: timeout needs buildx >= 0.15.0; this agent has 0.13.1',
+      'builder.driver-opts: schedulername needs buildx >= 0.14.0; this agent has 0.13.1',
+    ]);
+    expect(driverOptionErrors(configOf(['timeout=5m']), '0.17.1')).toEqual([]);
+    expect(driverOptionErrors(configOf(['timeout=5m']), undefined)).toEqual([]);
   });
 
   test('an endpoint, or keep with nodes, is refused', () => {

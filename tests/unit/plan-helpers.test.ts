@@ -2,7 +2,7 @@ import { readCsvRecord, writeCsvRecord } from '../../src/config/csv';
 import { parseExporterSpec } from '../../src/config/exporter';
 import { sanitizeTag } from '../../src/config/image-refs';
 import { sourceUrl } from '../../src/plan/oci-labels';
-import { parseBuildkitVersion, parseBuildxVersion, versionSatisfies } from '../../src/plan/version-warnings';
+import { parseBuildkitVersion, parseVersion, versionSatisfies } from '../../src/plan/version-warnings';
 
 describe("CSV records as Go's encoding/csv reads them (buildx and buildctl specs)", () => {
   test.each<[string, string[]]>([
@@ -87,8 +87,9 @@ describe('tags and versions', () => {
   });
 
   test('buildx version output and comparisons', () => {
-    expect(parseBuildxVersion('github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3')).toBe('0.13.1+ds1');
-    expect(parseBuildxVersion('github.com/docker/buildx v0.17.1-desktop.1 abc')).toBe('0.17.1-desktop.1');
+    expect(parseVersion('github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3')).toBe('0.13.1+ds1');
+    expect(parseVersion('github.com/docker/buildx v0.17.1-desktop.1 abc')).toBe('0.17.1-desktop.1');
+    expect(parseVersion('buildctl github.com/moby/buildkit v0.13.2 2e18d709')).toBe('0.13.2');
     expect(versionSatisfies('0.13.1+ds1', '0.13.0')).toBe(true);
     expect(versionSatisfies('0.9.10', '0.10.0')).toBe(false);
     expect(versionSatisfies('1.0.0', '0.13.0')).toBe(true);
