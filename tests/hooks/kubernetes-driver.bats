@@ -18,7 +18,7 @@ setup() {
   NAME=buildkite-$JOB
 }
 
-k8s='"image":"registry.example.com/app","tags":["1"],"push":true,"oci-labels":false,"builder":{"driver":"kubernetes","driver-opts":["namespace=ci","replicas=2","nodeselector=kubernetes.io/arch=amd64,pool=build"]}'
+k8s='"image":"registry.example.com/app","tags":["1"],"push":true,"oci-labels":false,"builder":{"driver":"kubernetes","driver-opts":["namespace=ci","replicas=2","requests.cpu=500m","nodeselector=kubernetes.io/arch=amd64,pool=build","tolerations=key=build,operator=Exists,effect=NoSchedule"]}'
 
 @test "the stand-in reads kubernetes options as buildx 0.13.1 does" {
   run -1 "$BATS_TEST_TMPDIR/bin/docker" buildx create --name k --driver kubernetes --driver-opt memory=2g
@@ -27,6 +27,12 @@ k8s='"image":"registry.example.com/app","tags":["1"],"push":true,"oci-labels":fa
   assert_output --partial 'strconv.Atoi: parsing "two": invalid syntax'
   run -1 "$BATS_TEST_TMPDIR/bin/docker" buildx create --name k --driver kubernetes --driver-opt loadbalance=round
   assert_output --partial 'invalid loadbalance "round"'
+  run -1 "$BATS_TEST_TMPDIR/bin/docker" buildx create --name k --driver kubernetes --driver-opt requests.cpu=lots
+  assert_output --partial "quantities must match the regular expression"
+  run -1 "$BATS_TEST_TMPDIR/bin/docker" buildx create --name k --driver kubernetes --driver-opt '"tolerations=key=a,colour=red"'
+  assert_output --partial 'invalid tolaration "key=a,colour=red"'
+  run -1 "$BATS_TEST_TMPDIR/bin/docker" buildx create --name k --driver kubernetes --driver-opt '"tolerations=key=a,tolerationSeconds=soon"'
+  assert_output --partial 'strconv.Atoi: parsing "soon": invalid syntax'
   run -1 "$BATS_TEST_TMPDIR/bin/docker" buildx create --name k --driver kubernetes --driver-opt timeout=5m
   assert_output --partial "invalid driver option timeout for driver kubernetes"
   run -0 "$BATS_TEST_TMPDIR/bin/docker" buildx create --name k --driver kubernetes --driver-opt '"nodeselector=a=b,c=d"' --bootstrap
@@ -44,7 +50,7 @@ k8s='"image":"registry.example.com/app","tags":["1"],"push":true,"oci-labels":fa
   assert_output --regexp "step saw digest sha256:[0-9a-f]{64}"
   run standin_builder_calls
   assert_line --index 0 "docker buildx rm --force $NAME"
-  assert_line --index 1 "docker buildx create --name $NAME --driver kubernetes --driver-opt loadbalance=sticky --driver-opt namespace=ci --driver-opt replicas=2 --driver-opt '\"nodeselector=kubernetes.io/arch=amd64,pool=build\"' --bootstrap"
+  assert_line --index 1 "docker buildx create --name $NAME --driver kubernetes --driver-opt loadbalance=sticky --driver-opt namespace=ci --driver-opt replicas=2 --driver-opt requests.cpu=500m --driver-opt '\"nodeselector=kubernetes.io/arch=amd64,pool=build\"' --driver-opt '\"tolerations=key=build,operator=Exists,effect=NoSchedule\"' --bootstrap"
   assert_line --index 2 --regexp "^docker buildx build --progress plain --builder $NAME "
   assert_line --index 3 "docker buildx rm --force $NAME"
   run standin_created "$NAME"
