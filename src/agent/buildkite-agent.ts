@@ -7,6 +7,10 @@ export type AnnotationStyle = 'success' | 'info' | 'warning' | 'error';
 export interface AgentClient {
   setMetaData(key: string, value: string): Promise<void>;
   annotate(body: string, style: AnnotationStyle, context: string): Promise<void>;
+  /** Registers a value the agent must mask in the job log (agent >= 3.66); false when it could not. */
+  redact(value: string): Promise<boolean>;
+  /** `buildkite-agent secret get KEY`: the value, or the agent's error. */
+  secret(key: string): Promise<{ value?: string; error?: string }>;
 }
 
 type Exec = (argv: string[], options?: ExecOptions) => Promise<ExecResult>;
@@ -25,8 +29,21 @@ export function agentClient(exec: Exec, which: (name: string) => string | undefi
     const { code } = await exec(['buildkite-agent', ...args], { input: '' });
     if (code !== 0) log.warn(`buildkite-agent ${args[0]} failed (exit ${code}); going on without it`);
   };
+  // Secret values go through stdin and captured output only: never argv, never the log.
+  const quietly = (args: string[], input: string) => exec(['buildkite-agent', ...args], { input, capture: true, timeoutMs: 30_000 });
   return {
     setMetaData: (key, value) => agent(['meta-data', 'set', key, value], `meta-data ${key}=${value}`),
     annotate: (body, style, context) => agent(['annotate', body, '--style', style, '--context', context], `annotation (${style}, ${context}):\n${body}`),
+    redact: async (value) => which('buildkite-agent') !== undefined && (await quietly(['redactor', 'add'], value)).code === 0,
+    secret: async (key) => {
+      if (!which('buildkite-agent')) return { error: 'buildkite-agent is not on PATH' };
+      const { code, stdout, stderr } = await quietly(['secret', 'get', key], '');
+      const error = stderr
+        .split('\n')
+        .map((line) => line.trim())
+        .filter(Boolean)
+        .join(' ');
+      return code === 0 ? { value: stdout.replace(/\n$/, '') } : { error: error || `exit ${code}` };
+    },
   };
 }

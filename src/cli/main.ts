@@ -9,6 +9,7 @@ Runs one step of a pipeline.yml through this plugin's hooks, as a Buildkite agen
   --step KEY|LABEL    the step to run (default: the first step using the buildkit plugin)
   --dir DIR           the checkout to build in (default: the current directory)
   --env K=V           a job variable (repeatable)
+  --agent-secret K=V  a Buildkite secret, for buildkite-agent secret get K (repeatable)
   --config-form F     both (default, agents >= 3.28), json, or flattened (older agents)
   --agent-dir DIR     keep the buildkite-agent stand-in's meta-data and annotations here
   --cancel-after S    cancel the job after S seconds, as the agent does
@@ -27,6 +28,7 @@ async function main(argv: string[]): Promise<number> {
       step: { type: 'string' },
       dir: { type: 'string', default: '.' },
       env: { type: 'string', multiple: true, default: [] },
+      'agent-secret': { type: 'string', multiple: true, default: [] },
       'config-form': { type: 'string', default: 'both' },
       'agent-dir': { type: 'string' },
       'cancel-after': { type: 'string' },
@@ -43,12 +45,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const form = values['config-form'] as ConfigForm;
   if (!['both', 'json', 'flattened'].includes(form)) throw new Error('--config-form: expected both, json or flattened');
-  const env: Record<string, string> = {};
-  for (const pair of values.env as string[]) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new Error(`--env: expected K=V, got ${JSON.stringify(pair)}`);
-    env[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
+  const env = keyValues('--env', values.env as string[]);
   const dir = resolve(values.dir as string);
   const result = await runStep({
     pipeline: resolve(values.pipeline ?? `${dir}/.buildkite/pipeline.yml`),
@@ -56,6 +53,7 @@ async function main(argv: string[]): Promise<number> {
     checkout: dir,
     pluginDir: resolve(__dirname, '..'),
     env,
+    agentSecrets: keyValues('--agent-secret', values['agent-secret'] as string[]),
     configForm: form,
     agentDir: values['agent-dir'],
     cancelAfterSeconds: values['cancel-after'] === undefined ? undefined : Number(values['cancel-after']),
@@ -73,6 +71,16 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`exit status ${result.code}\n`);
   }
   return result.code;
+}
+
+function keyValues(flag: string, pairs: string[]): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new Error(`${flag}: expected K=V, got ${JSON.stringify(pair.slice(0, 40))}`);
+    result[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return result;
 }
 
 main(process.argv.slice(2)).then(

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { Env, RunningHook, runHook } from './hook-process';
@@ -24,6 +24,8 @@ export interface RunStepOptions {
    * container's PATH (the stock agent image has no Node.js).
    */
   kubernetes?: { checkoutPath: string };
+  /** Values `buildkite-agent secret get KEY` returns. */
+  agentSecrets?: Record<string, string>;
   /** Cancel by signalling the hook's shell alone, not its process group. */
   cancelShellOnly?: boolean;
 }
@@ -33,6 +35,8 @@ export interface StepResult {
   hookMs: Record<string, number>;
   metaData: Record<string, string>;
   annotations: Record<string, string>;
+  /** sha256 (hex) of each value the hooks gave `buildkite-agent redactor add`. */
+  redactions: string[];
 }
 
 /**
@@ -44,6 +48,7 @@ export async function runStep(options: RunStepOptions): Promise<StepResult> {
   const selected = selectStep(options.pipeline, options.step);
   const agentDir = options.agentDir ?? mkdtempSync(join(tmpdir(), 'buildkit-local-agent-'));
   mkdirSync(agentDir, { recursive: true });
+  writeAgentSecrets(agentDir, options.agentSecrets ?? {});
 
   const base = jobEnv(checkout, {
     ...(selected.step.key ? { BUILDKITE_STEP_KEY: selected.step.key } : {}),
@@ -107,9 +112,29 @@ export async function runStep(options: RunStepOptions): Promise<StepResult> {
   process.off('SIGINT', cancel);
   process.off('SIGTERM', cancel);
 
-  const result = { code, hookMs, metaData: readEntries(join(agentDir, 'meta-data')), annotations: readEntries(join(agentDir, 'annotations')) };
+  const result = {
+    code,
+    hookMs,
+    metaData: readEntries(join(agentDir, 'meta-data')),
+    annotations: readEntries(join(agentDir, 'annotations')),
+    redactions: readLines(join(agentDir, 'redactions')),
+  };
   if (options.agentDir === undefined) rmSync(agentDir, { recursive: true, force: true });
   return result;
+}
+
+/** Where the buildkite-agent stand-in finds them, by URL-encoded key, private to this user. */
+function writeAgentSecrets(agentDir: string, secrets: Record<string, string>): void {
+  const dir = join(agentDir, 'secrets');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (const [key, value] of Object.entries(secrets)) {
+    if (!/^[A-Za-z0-9_]+$/.test(key)) throw new Error(`--agent-secret: a key is letters, digits and _ (got ${JSON.stringify(key)})`);
+    writeFileSync(join(dir, key.toLowerCase()), value, { mode: 0o600 });
+  }
+}
+
+function readLines(file: string): string[] {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
 }
 
 function readEntries(dir: string): Record<string, string> {

@@ -2,6 +2,7 @@ import { CsvError, readCsvRecord } from './csv';
 import { ExporterSpec, Field, SpecError, parseExporterSpec } from './exporter';
 import { resolveImageRefs } from './image-refs';
 import { kubernetesDriverOptErrors } from './kubernetes-driver-opts';
+import { secretLookingBuildArgs, secretSources, sshEntries } from './secrets';
 import { Attestation, BakeConfig, BuilderConfig, BuilderDriver, Config, KeyValue, Progress, TlsConfig } from './types';
 
 type Raw = Record<string, unknown>;
@@ -47,6 +48,9 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
     dockerfile: raw.dockerfile as string | undefined,
     target: raw.target as string | undefined,
     buildArgs: keyValues(raw['build-args'], 'build-args', true, maps),
+    secrets: secretSources(raw.secrets, errors),
+    allowBuildArgs: list(raw['allow-build-args']),
+    ssh: sshEntries(raw.ssh, errors),
     labels: keyValues(raw.labels, 'labels', false, maps),
     network: raw.network as string | undefined,
     image,
@@ -74,6 +78,10 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
     builder: builder((raw.builder ?? {}) as Raw, errors),
     bake: raw.bake === undefined ? undefined : bake(raw.bake as Raw),
   };
+  errors.push(...secretLookingBuildArgs(config.buildArgs, config.allowBuildArgs));
+  if (config.bake && (config.secrets.length > 0 || config.ssh.length > 0)) {
+    errors.push(`${config.secrets.length > 0 ? 'secrets' : 'ssh'}: with bake, declare secrets and ssh in the bake file (secret = [...], ssh = [...])`);
+  }
   if (config.builder.keep && !config.builder.name) {
     // The default name is new in every job: each job would leave one more buildkitd running.
     errors.push(

@@ -50,12 +50,25 @@ export interface BakeConfig {
 /** `false`, or on with its attributes (`true` is on with none); undefined leaves buildx's default. */
 export type Attestation = { enabled: false } | { enabled: true; attrs: Field[] } | undefined;
 
+/** A build secret and where its value comes from: a job variable, a file, or a Buildkite secret. */
+export type SecretSource = { id: string; env: string } | { id: string; file: string } | { id: string; buildkiteSecret: string };
+
+/** An SSH agent socket or key for RUN --mount=type=ssh: `default` or `id=paths`. */
+export interface SshEntry {
+  id: string;
+  /** Sockets or keys; none means the agent's SSH_AUTH_SOCK. */
+  paths: string[];
+}
+
 /** The validated, defaulted configuration, with every string-or-list option as a list. */
 export interface Config {
   context: string;
   dockerfile?: string;
   target?: string;
   buildArgs: KeyValue[];
+  secrets: SecretSource[];
+  allowBuildArgs: string[];
+  ssh: SshEntry[];
   labels: KeyValue[];
   network?: string;
   image?: string;

@@ -3,6 +3,7 @@ import { Field, formatExporterSpec, formatFields } from '../config/exporter';
 import { Attestation } from '../config/types';
 import { BuildRequest, Output, Pair, pairText } from '../plan/build-request';
 import { writeCsvRecord } from '../config/csv';
+import { secretAndSshArgs } from './buildx-args';
 
 /**
  * The arguments of `buildctl build` (after any `--addr`/TLS flags) for a request: the
@@ -18,6 +19,7 @@ export function buildctlBuildArgs(request: BuildRequest, loadTar: string): strin
   if (request.target) opt(`target=${request.target}`);
   if (request.platforms.length > 0) opt(`platform=${request.platforms.join(',')}`);
   for (const arg of request.buildArgs) opt(`build-arg:${pairText(arg)}`);
+  args.push(...secretAndSshArgs(request));
   for (const label of request.labels) opt(`label:${pairText(label)}`);
   for (const context of request.buildContexts) args.push(...namedContext(context));
   if (request.network && request.network !== 'default') opt(`force-network-mode=${request.network}`);

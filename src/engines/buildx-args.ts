@@ -10,6 +10,7 @@ export function buildxBuildArgv(request: BuildRequest, builder?: string): string
   if (request.target) args.push('--target', request.target);
   if (request.platforms.length > 0) args.push('--platform', request.platforms.join(','));
   for (const arg of request.buildArgs) args.push('--build-arg', pairText(arg));
+  args.push(...secretAndSshArgs(request));
   for (const label of request.labels) args.push('--label', pairText(label));
   for (const context of request.buildContexts) args.push('--build-context', pairText(context));
   for (const annotation of request.annotations) args.push('--annotation', pairText(annotation));
@@ -58,4 +59,15 @@ function attestationArgs(name: string, value: Attestation): string[] {
   if (value === undefined) return [];
   if (!value.enabled) return [`--${name}=false`];
   return [`--${name}=${value.attrs.length === 0 ? 'true' : formatFields(value.attrs)}`];
+}
+
+/** `--secret id=X,env=V|src=F` and `--ssh default|id=paths`: the same flags for buildx and buildctl. */
+export function secretAndSshArgs(request: Pick<BuildRequest, 'secrets' | 'ssh'>): string[] {
+  const args: string[] = [];
+  for (const secret of request.secrets) {
+    const from = 'env' in secret ? { key: 'env', value: secret.env } : { key: 'src', value: secret.src };
+    args.push('--secret', formatFields([{ key: 'id', value: secret.id }, from]));
+  }
+  for (const entry of request.ssh) args.push('--ssh', entry.paths.length === 0 ? entry.id : `${entry.id}=${entry.paths.join(',')}`);
+  return args;
 }

@@ -15,12 +15,18 @@ export interface Output extends ExporterSpec {
   names: string[];
 }
 
+/** A build secret as BuildKit takes it: from a variable of the build's environment, or a file. */
+export type RequestSecret = { id: string; env: string } | { id: string; src: string };
+
 /** What to build, independent of the engine that builds it and of its flags. */
 export interface BuildRequest {
   context: string;
   dockerfile?: string;
   target?: string;
   buildArgs: Pair[];
+  secrets: RequestSecret[];
+  /** SSH sockets or keys by id; no paths means the agent's SSH_AUTH_SOCK. */
+  ssh: Array<{ id: string; paths: string[] }>;
   labels: Pair[];
   network?: string;
   platforms: string[];
@@ -74,6 +80,12 @@ export function planBuildRequest(config: Config, env: Env, stateDir: string, now
     dockerfile: config.dockerfile,
     target: config.target,
     buildArgs: pairs(config.buildArgs, env, 'build-args', notices),
+    secrets: config.secrets.map((secret) =>
+      'env' in secret
+        ? { id: secret.id, env: secret.env }
+        : { id: secret.id, src: 'file' in secret ? inCheckout(secret.file, env) : secretFile(stateDir, secret.id) },
+    ),
+    ssh: config.ssh.map((entry) => ({ id: entry.id, paths: entry.paths.map((path) => inCheckout(path, env)) })),
     labels: pairs(labels, env, 'labels', notices),
     network: config.network,
     platforms: config.platforms,
@@ -133,4 +145,15 @@ function pairs(items: KeyValue[], env: Env, option: string, notices: string[]): 
 
 export function pairText(pair: Pair): string {
   return `${pair.key}=${pair.value}`;
+}
+
+/** Where a Buildkite secret is written for the build: the job's private state dir (0600). */
+export function secretFile(stateDir: string, id: string): string {
+  return `${stateDir}/secret-${id}`;
+}
+
+/** A path the user wrote, relative to the checkout (the command hook runs there). */
+function inCheckout(path: string, env: Env): string {
+  const checkout = env.BUILDKITE_BUILD_CHECKOUT_PATH;
+  return path.startsWith('/') || !checkout ? path : `${checkout}/${path}`;
 }

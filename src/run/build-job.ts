@@ -12,6 +12,7 @@ import { writeExports } from './exports';
 import { UserError } from './hook-main';
 import { log } from './log';
 import { lookUpTools, probeFacts } from './probes';
+import { prepareSecrets, removeSecretFiles } from './secrets';
 import { Facts } from '../engines/engine';
 import { Runtime, processRuntime } from './runtime';
 import { shellCommand } from './shell-quote';
@@ -44,6 +45,21 @@ export async function runBuildJob(config: Config, configNotices: string[], env: 
   }
 
   createStateDir(stateDir);
+  let built: Built;
+  try {
+    await prepareSecrets(config, plan.request, env, stateDir, runtime);
+    built = await buildAndReport(config, plan, env, stateDir, runtime, [...notices, ...warnings]);
+  } finally {
+    // The secret files go as soon as the build is over; pre-exit removes them too if this hook is killed.
+    removeSecretFiles(config, stateDir);
+  }
+  return 'exports' in built ? runStepCommand({ ...env, ...built.exports }, runtime) : built.code;
+}
+
+/** The build failed (its exit code), or succeeded with what it exports to the step command. */
+type Built = { code: number } | { exports: Record<string, string> };
+
+async function buildAndReport(config: Config, plan: Plan, env: NodeJS.ProcessEnv, stateDir: string, runtime: Runtime, warnings: string[]): Promise<Built> {
   const context = { runtime, env, stateDir };
   const setup = await executeSteps(plan.setup, context);
   if (setup.code !== 0) {
@@ -51,7 +67,7 @@ export async function runBuildJob(config: Config, configNotices: string[], env: 
     log.error(`${setup.failed?.title} failed (exit ${setup.code})`);
     const hint = plan.engine.hint(setup.tail);
     if (hint) log.error(hint);
-    return setup.code;
+    return { code: setup.code };
   }
 
   const started = Date.now();
@@ -61,7 +77,7 @@ export async function runBuildJob(config: Config, configNotices: string[], env: 
   const cancelled = runtime.cancelled();
   if (cancelled) {
     log.error(`the build was cancelled (${cancelled})`);
-    return build.code || 1;
+    return { code: build.code || 1 };
   }
   if (build.code !== 0) {
     log.openCurrentGroup();
@@ -69,7 +85,7 @@ export async function runBuildJob(config: Config, configNotices: string[], env: 
     const hint = plan.engine.hint(build.tail);
     if (hint) log.error(hint);
     if (config.annotate) await runtime.agent.annotate(failureAnnotation(env.BUILDKITE_LABEL, build.code, build.tail, hint), 'error', annotationContext(env));
-    return build.code;
+    return { code: build.code };
   }
 
   const result = plan.engine.readResult(plan.request.metadataFile, config.bake?.targets);
@@ -77,8 +93,8 @@ export async function runBuildJob(config: Config, configNotices: string[], env: 
   const exports: Record<string, string> = { ...plan.exports, BUILDKIT_IMAGE_REFS: refs.join(' ') };
   if (result.digest) exports.BUILDKIT_IMAGE_DIGEST = result.digest;
   writeExports(exports, env);
-  await reportBuild({ config, request: plan.request, env, result, refs, seconds, builtOn: plan.builtOn, warnings: [...notices, ...warnings] }, runtime.agent);
-  return runStepCommand({ ...env, ...exports }, runtime);
+  await reportBuild({ config, request: plan.request, env, result, refs, seconds, builtOn: plan.builtOn, warnings }, runtime.agent);
+  return { exports };
 }
 
 /** dry-run: every command of the plan, as it would run; housekeeping and skip checks as comments. */

@@ -18,6 +18,8 @@ export function fakeRuntime(script: Script = () => undefined, tools: string[] = 
   const metaData: Record<string, string> = {};
   const annotations: Array<{ body: string; style: string; context: string }> = [];
   const sleeps: number[] = [];
+  const redacted: string[] = [];
+  const agentSecrets: Record<string, string> = {};
   let cancelled: NodeJS.Signals | undefined;
   const runtime: Runtime = {
     exec: async (argv, options = {}) => {
@@ -32,6 +34,11 @@ export function fakeRuntime(script: Script = () => undefined, tools: string[] = 
       annotate: async (body, style, context) => {
         annotations.push({ body, style, context });
       },
+      redact: async (value) => {
+        redacted.push(value);
+        return true;
+      },
+      secret: async (key) => (key in agentSecrets ? { value: agentSecrets[key] } : { error: `secret "${key}" not found` }),
     },
     which: (name) => (tools.includes(name) ? `/usr/bin/${name}` : undefined),
     sleep: async (ms) => {
@@ -39,7 +46,7 @@ export function fakeRuntime(script: Script = () => undefined, tools: string[] = 
     },
     now: () => new Date('2026-01-02T03:04:05Z'),
   };
-  return { runtime, calls, metaData, annotations, sleeps, cancel: (signal: NodeJS.Signals = 'SIGTERM') => (cancelled = signal) };
+  return { runtime, calls, metaData, annotations, sleeps, redacted, agentSecrets, cancel: (signal: NodeJS.Signals = 'SIGTERM') => (cancelled = signal) };
 }
 
 /** Captures what the hook logs (stdout and stderr) while `body` runs. */

@@ -1,39 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { pluginEnv } from '../../src/cli/plugin-env';
-import { loadConfig } from '../../src/config/load-config';
-import { runBuildJob } from '../../src/run/build-job';
-import { captureLog, fakeRuntime } from '../support/fake-runtime';
-import { defined } from '../support/defined';
-import { scratchDir } from '../support/scratch';
-
-const digest = `sha256:${'a'.repeat(64)}`;
-
-/** A whole command hook in-process: no process runs; the build "writes" its metadata file. */
-async function commandHook(config: Record<string, unknown>, fake = fakeRuntime(buildWritesMetadata), extraEnv: Record<string, string> = {}) {
-  const dir = scratchDir('build-job-');
-  const exportsFile = join(dir, 'exports');
-  writeFileSync(exportsFile, '');
-  const env = {
-    ...pluginEnv('buildkit#v1', { 'oci-labels': false, ...config }, 'json'),
-    BUILDKIT_PLUGIN_STATE_DIR: join(dir, 'buildkite-plugin-buildkit-0', 'job'),
-    BUILDKIT_PLUGIN_EXPORTS_FILE: exportsFile,
-    BUILDKITE_JOB_ID: 'job-1',
-    BUILDKITE_STEP_KEY: 'app',
-    BUILDKITE_COMMAND: 'smoke-test',
-    ...extraEnv,
-  };
-  const loaded = loadConfig(env);
-  if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
-  const { result, log } = await captureLog(() => runBuildJob(loaded.config, loaded.notices, env, fake.runtime));
-  return { code: result, log, exports: readFileSync(exportsFile, 'utf8'), ...fake };
-}
-
-function buildWritesMetadata(argv: string[]) {
-  const at = argv.indexOf('--metadata-file');
-  if (at !== -1) writeFileSync(defined(argv[at + 1], 'a metadata file'), JSON.stringify({ 'containerimage.digest': digest }));
-  return undefined;
-}
+import { buildWritesMetadata, commandHook, digest } from '../support/command-hook';
+import { fakeRuntime } from '../support/fake-runtime';
 
 const argvs = (calls: Array<{ argv: string[] }>) => calls.map((c) => c.argv.slice(0, 3).join(' '));
 
