@@ -98,6 +98,8 @@ export async function runStep(options: RunStepOptions): Promise<StepResult> {
     if (!always && (code !== 0 || cancelled)) continue;
     const path = join(options.pluginDir, 'hooks', hook);
     if (!existsSync(path)) continue;
+    // As the agent's executor does for the hooks that run after a cancel.
+    if (cancelled) env = { ...env, BUILDKITE_JOB_CANCELLED: 'true' };
     const started = Date.now();
     current = runHook(path, env, checkout);
     const outcome = await current.done;

@@ -146,3 +146,24 @@ export function systemToolsBut(left: string[]): string {
   }
   return dir;
 }
+
+/** builder: for buildctl-daemonless.sh with its own root (no containerd here). */
+export function daemonless(root: string): Record<string, string> {
+  return { driver: 'daemonless', 'buildkitd-flags': `--root ${root} --oci-worker=true --containerd-worker=false` };
+}
+
+/** The process environment with buildctl on PATH. */
+export function withBuildctl(): Record<string, string> {
+  return { PATH: `${buildkitBinDir}:${process.env.PATH ?? ''}` };
+}
+
+/** What buildctl-daemonless.sh leaves in /tmp when it does not clean up. */
+export function daemonlessTempDirs(): string[] {
+  return readdirSync('/tmp').filter((name) => name.startsWith('buildctl-daemonless.'));
+}
+
+/** buildkitd processes whose command line names this root. */
+export function daemonsUsing(root: string): string[] {
+  const out = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
+  return out.split('\n').filter((line) => line.includes('buildkitd') && line.includes(root));
+}

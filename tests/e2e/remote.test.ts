@@ -1,8 +1,21 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { rankEndpoints } from '../../src/engines/endpoints';
-import { Certificates, Daemon, buildkitBinDir, describeWithBuildkitd, makeCertificates, pathWithoutDocker, startBuildkitd, systemToolsBut } from './buildkitd';
+import {
+  Certificates,
+  Daemon,
+  buildkitBinDir,
+  daemonless,
+  daemonlessTempDirs,
+  daemonsUsing,
+  describeWithBuildkitd,
+  makeCertificates,
+  pathWithoutDocker,
+  startBuildkitd,
+  systemToolsBut,
+  withBuildctl,
+} from './buildkitd';
 import {
   StepRun,
   checkout,
@@ -305,10 +318,6 @@ describeWithBuildkitd('remote buildkitd through buildctl and buildx, daemonless'
 });
 
 /** A daemonless builder whose buildkitd keeps its state under `root`. */
-function daemonless(root: string): Record<string, string> {
-  return { driver: 'daemonless', 'buildkitd-flags': `--root ${root} --oci-worker=true --containerd-worker=false` };
-}
-
 /** The platforms a daemon's builds asked for, from its build history. */
 function platformsBuiltOn(daemon: Daemon): string[] {
   const lines = execFileSync(
@@ -326,21 +335,6 @@ function platformsBuiltOn(daemon: Daemon): string[] {
 }
 
 /** The agent's PATH with the BuildKit binaries first. */
-function withBuildctl(): Record<string, string> {
-  return { PATH: `${buildkitBinDir}:${process.env.PATH ?? ''}` };
-}
-
-/** What buildctl-daemonless.sh leaves in /tmp when it does not clean up. */
-function daemonlessTempDirs(): string[] {
-  return readdirSync('/tmp').filter((name) => name.startsWith('buildctl-daemonless.'));
-}
-
-/** buildkitd processes whose command line names this root. */
-function daemonsUsing(root: string): string[] {
-  const out = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
-  return out.split('\n').filter((line) => line.includes('buildkitd') && line.includes(root));
-}
-
 (buildkitBinDir ? test : test.skip)('the BuildKit binaries come from scripts/provide-buildkit.sh, the daemonless script included', () => {
   expect(existsSync(join(buildkitBinDir ?? '', 'buildctl-daemonless.sh'))).toBe(true);
 });

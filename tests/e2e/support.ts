@@ -38,14 +38,23 @@ export interface Step {
 export interface StepRun {
   code: number;
   output: string;
-  result: { code: number; hookMs: Record<string, number>; metaData: Record<string, string>; annotations: Record<string, string> };
+  /** With `cancelWhen`: how long the job took to end after the cancel, in ms. */
+  cancelToEndMs?: number;
+  result: { code: number; hookMs: Record<string, number>; metaData: Record<string, string>; annotations: Record<string, string>; redactions: string[] };
 }
 
 /** Runs a step with the local runner (dist/cli.js), the agent model of this repository. */
 export async function runPipelineStep(
   dir: string,
   step: Step,
-  options: { env?: Record<string, string>; form?: string; extraArgs?: string[]; processEnv?: Record<string, string> } = {},
+  options: {
+    env?: Record<string, string>;
+    form?: string;
+    extraArgs?: string[];
+    processEnv?: Record<string, string>;
+    /** Cancel the job (SIGTERM to the runner, which cancels as the agent does) once the log matches. */
+    cancelWhen?: RegExp;
+  } = {},
 ): Promise<StepRun> {
   const pipeline = join(dir, 'pipeline.yml');
   const { config, ...rest } = step;
@@ -56,17 +65,25 @@ export async function runPipelineStep(
   return new Promise((done) => {
     const child = spawn(process.execPath, args, { cwd: dir, env: { ...process.env, TMPDIR: dir, ...options.processEnv } });
     let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    let cancelSentAt: number | undefined;
+    const collect = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (options.cancelWhen && cancelSentAt === undefined && options.cancelWhen.test(output)) {
+        cancelSentAt = Date.now();
+        child.kill('SIGTERM');
+      }
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
     child.on('close', (code) => {
       const last = output.trim().split('\n').pop() ?? '';
       let result: StepRun['result'];
       try {
         result = JSON.parse(last);
       } catch {
-        result = { code: code ?? -1, hookMs: {}, metaData: {}, annotations: {} };
+        result = { code: code ?? -1, hookMs: {}, metaData: {}, annotations: {}, redactions: [] };
       }
-      done({ code: code ?? -1, output, result });
+      done({ code: code ?? -1, output, result, cancelToEndMs: cancelSentAt === undefined ? undefined : Date.now() - cancelSentAt });
     });
   });
 }
