@@ -31,10 +31,14 @@ console.log('\nleak search (one build with all three kinds of secret, provenance
 console.log(`${pad('engine', 16)}${pad('places searched', 17)}${pad('leaks', 7)}leftovers`);
 for (const l of lines.filter((l) => 'searched' in l)) console.log(`${pad(l.engine, 16)}${pad(l.searched, 17)}${pad(l.leaks, 7)}${l.leftovers}`);
 console.log('\ncancelled mid-build (SIGTERM to the hook\'s process group, then pre-exit)');
-console.log(`${pad('engine', 16)}${pad('rounds', 8)}${pad('leftovers', 11)}${pad('leaks', 7)}cancel to job end, ms (median / max)`);
+console.log(`${pad('engine', 16)}${pad('rounds', 8)}${pad('leftovers', 11)}${pad('leaks', 7)}${pad('cancel to job end, ms', 24)}build processes gone after the job, ms`);
+console.log(`${pad('', 42)}${pad('(median / max)', 24)}(median / max)`);
+const spread = (values) => {
+  const ms = [...values].sort((a, b) => a - b);
+  return `${ms[Math.floor(ms.length / 2)]} / ${ms[ms.length - 1]}`;
+};
 for (const l of lines.filter((l) => 'rounds' in l)) {
-  const ms = [...l.cancelToEndMs].sort((a, b) => a - b);
-  console.log(`${pad(l.engine, 16)}${pad(l.rounds, 8)}${pad(l.leftovers, 11)}${pad(l.leaks, 7)}${ms[Math.floor(ms.length / 2)]} / ${ms[ms.length - 1]}`);
+  console.log(`${pad(l.engine, 16)}${pad(l.rounds, 8)}${pad(l.leftovers, 11)}${pad(l.leaks, 7)}${pad(spread(l.cancelToEndMs), 24)}${spread(l.lingerMs)}`);
 }
 JS
 exit "$status"

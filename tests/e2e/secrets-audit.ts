@@ -126,16 +126,20 @@ export function census(): Census {
 
 /**
  * What the job left: processes, builders, containers and daemonless temp dirs that were not
- * there before (processes get a few seconds to go), anything in its state dirs, secret files,
- * and files holding a secret value under the job's TMPDIR (its checkout's own secret aside).
+ * there before, anything in its state dirs, secret files, and files holding a secret value
+ * under the job's TMPDIR (its checkout's own secret aside). A build process gets the agent's
+ * grace period (10 s) to go: on the Docker engine, BuildKit stops a cancelled RUN after buildx
+ * has exited, typically 1-2 s later. `lingerMs` says how long the last one took.
  */
-export async function leftovers(before: Census, dir: string, values: SecretValues): Promise<string[]> {
+export async function leftovers(before: Census, dir: string, values: SecretValues): Promise<{ problems: string[]; lingerMs: number }> {
   let after = census();
   const newProcesses = (c: Census) => [...c.processes].filter(([pid, args]) => before.processes.get(pid) !== args);
-  for (let i = 0; i < 50 && newProcesses(after).length > 0; i++) {
+  const started = Date.now();
+  while (newProcesses(after).length > 0 && Date.now() - started < 10_000) {
     await new Promise((resolve) => setTimeout(resolve, 100));
     after = census();
   }
+  const lingerMs = Date.now() - started;
   const added = (key: 'builders' | 'containers' | 'daemonlessTemp') =>
     after[key].filter((name) => !before[key].includes(name)).map((name) => `${key}: ${name}`);
   const stateRoots = readdirSync(dir).filter((name) => name.startsWith('buildkite-plugin-buildkit-'));
@@ -144,7 +148,7 @@ export async function leftovers(before: Census, dir: string, values: SecretValue
     .filter((path) => /(^|\/)secret-[^/]*$/.test(path))
     .map((path) => `secret file: ${relative(dir, path)}`);
   const holding = findLeaks(filesUnder(dir, [join(dir, 'creds', 'file-secret')]), values).map((leak) => `file holding ${leak.replace(`${dir}/`, '')}`);
-  return [
+  const problems = [
     ...newProcesses(after).map(([pid, args]) => `process ${pid}: ${args}`),
     ...added('builders'),
     ...added('containers'),
@@ -153,4 +157,5 @@ export async function leftovers(before: Census, dir: string, values: SecretValue
     ...secretFiles,
     ...holding,
   ];
+  return { problems, lingerMs };
 }

@@ -75,7 +75,7 @@ function secretsSuite(engine: Engine): void {
       ...filesUnder(engine.stateRoot?.() ?? ''),
     ];
     const leaks = findLeaks(haystacks, values);
-    const left = await leftovers(before, dir, values);
+    const { problems: left } = await leftovers(before, dir, values);
     if (report) appendFileSync(report, `${JSON.stringify({ engine: engine.name, searched: haystacks.length, leaks: leaks.length, leftovers: left.length })}\n`);
     expect(leaks).toEqual([]);
     expect(left).toEqual([]);
@@ -86,6 +86,7 @@ function secretsSuite(engine: Engine): void {
     async () => {
       const problems: string[] = [];
       const cancelToEndMs: number[] = [];
+      const lingerMs: number[] = [];
       let left = 0;
       let leaked = 0;
       for (let round = 1; round <= rounds; round++) {
@@ -99,7 +100,8 @@ function secretsSuite(engine: Engine): void {
           { key: 'cancel', command: 'touch ran', config: { ...step.config, 'no-cache': true, builder: engine.builder() } },
           { env: step.env, extraArgs: [...step.extraArgs, '--grace', '9'], processEnv: engine.processEnv?.(), cancelWhen: /\[slow \d+\/\d+\] RUN/ },
         );
-        const found = await leftovers(before, dir, values);
+        const { problems: found, lingerMs: linger } = await leftovers(before, dir, values);
+        lingerMs.push(linger);
         const leaks = findLeaks([{ where: 'the job log', data: Buffer.from(run.output) }], values);
         left += found.length;
         leaked += leaks.length;
@@ -111,7 +113,7 @@ function secretsSuite(engine: Engine): void {
         if (existsSync(join(dir, 'ran'))) mark('the step command ran');
         [...found, ...leaks].forEach(mark);
       }
-      if (report) appendFileSync(report, `${JSON.stringify({ engine: engine.name, rounds, leftovers: left, leaks: leaked, cancelToEndMs })}\n`);
+      if (report) appendFileSync(report, `${JSON.stringify({ engine: engine.name, rounds, leftovers: left, leaks: leaked, cancelToEndMs, lingerMs })}\n`);
       expect(problems).toEqual([]);
     },
     rounds * 60_000,
