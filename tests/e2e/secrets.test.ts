@@ -118,12 +118,8 @@ function secretsSuite(engine: Engine): void {
     },
     rounds * 60_000,
   );
-}
 
-describe('build secrets on the Docker engine (buildx, docker driver)', () => {
-  secretsSuite({ name: 'docker', builder: () => ({}) });
-
-  test('ssh: the agent socket as default and a key file by id reach RUN --mount=type=ssh', async () => {
+  test(`${engine.name}: ssh: the agent socket as default and a key file by id reach RUN --mount=type=ssh`, async () => {
     const dir = scratchDir('buildkit-e2e-ssh-');
     const values = newSecretValues();
     const checkout = secretsCheckout(values);
@@ -134,8 +130,18 @@ describe('build secrets on the Docker engine (buildx, docker driver)', () => {
       for (let i = 0; i < 50 && !existsSync(socket); i++) await new Promise((resolve) => setTimeout(resolve, 100));
       const run = await runPipelineStep(
         checkout,
-        { key: 'ssh', config: { context: 'app', target: 'ssh', network: 'none', ssh: ['default', 'deploy=deploy-key'], outputs: ['type=local,dest=out'] } },
-        { env: { SSH_AUTH_SOCK: socket } },
+        {
+          key: 'ssh',
+          config: {
+            context: 'app',
+            target: 'ssh',
+            network: 'none',
+            ssh: ['default', 'deploy=deploy-key'],
+            outputs: ['type=local,dest=out'],
+            builder: engine.builder(),
+          },
+        },
+        { env: { SSH_AUTH_SOCK: socket }, processEnv: engine.processEnv?.() },
       );
       expectSuccess(run);
       expect(readFileSync(join(checkout, 'out', 'ssh-default'), 'utf8')).toBe('default\n');
@@ -144,6 +150,10 @@ describe('build secrets on the Docker engine (buildx, docker driver)', () => {
       agent.kill('SIGTERM');
     }
   });
+}
+
+describe('build secrets on the Docker engine (buildx, docker driver)', () => {
+  secretsSuite({ name: 'docker', builder: () => ({}) });
 });
 
 describeWithBuildkitd('build secrets on a remote buildkitd and daemonless', () => {
