@@ -25,6 +25,7 @@ setup() {
   run --separate-stderr "$AGENT" secret get nope
   assert_failure 1
   assert_equal "$output" ""
+  # shellcheck disable=SC2154 # run --separate-stderr sets it
   assert_equal "$stderr" $'fatal: Failed to fetch some secrets:\n - secret nope: not found'
 }
 
