@@ -28,6 +28,16 @@ const entries = ['environment', 'command', 'pre-exit'].map((hook) => ({
   out: hook,
 }));
 entries.push({ in: 'src/cli/main.ts', out: 'cli' });
+entries.push({ in: 'src/registry/credential-helper-main.ts', out: 'credential-helper' });
+
+// The AWS SDK is big: it lives in dist/ecr.js, which the command hook and the credential
+// helper load only when the job logs in to ECR.
+const ecrApart = {
+  name: 'ecr-apart',
+  setup(b) {
+    b.onResolve({ filter: /\/ecr-login$/ }, () => ({ path: './ecr.js', external: true }));
+  },
+};
 
 await build({
   entryPoints: entries,
@@ -39,6 +49,19 @@ await build({
   minify: true,
   legalComments: 'none',
   charset: 'utf8',
-  plugins: [pluginYml],
+  plugins: [pluginYml, ecrApart],
+  logLevel: 'warning',
+});
+
+await build({
+  entryPoints: [{ in: 'src/registry/ecr-login.ts', out: 'ecr' }],
+  outdir: 'dist',
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  minify: true,
+  legalComments: 'none',
+  charset: 'utf8',
   logLevel: 'warning',
 });

@@ -11,6 +11,8 @@ export interface AgentClient {
   redact(value: string): Promise<boolean>;
   /** `buildkite-agent secret get KEY`: the value, or the agent's error. */
   secret(key: string): Promise<{ value?: string; error?: string }>;
+  /** `buildkite-agent oidc request-token --audience A`: the job's OIDC token (registered for redaction), or the agent's error. */
+  oidcToken(audience: string): Promise<{ token?: string; error?: string }>;
 }
 
 type Exec = (argv: string[], options?: ExecOptions) => Promise<ExecResult>;
@@ -31,19 +33,31 @@ export function agentClient(exec: Exec, which: (name: string) => string | undefi
   };
   // Secret values go through stdin and captured output only: never argv, never the log.
   const quietly = (args: string[], input: string) => exec(['buildkite-agent', ...args], { input, capture: true, timeoutMs: 30_000 });
+  /** What the agent printed, or its error on one line. */
+  const answer = async (args: string[]): Promise<{ value?: string; error?: string }> => {
+    if (!which('buildkite-agent')) return { error: 'buildkite-agent is not on PATH' };
+    const { code, stdout, stderr } = await quietly(args, '');
+    const error = stderr
+      .split('\n')
+      .map((line) => line.trim())
+      .filter(Boolean)
+      .join(' ');
+    return code === 0 ? { value: stdout } : { error: error || `exit ${code}` };
+  };
   return {
     setMetaData: (key, value) => agent(['meta-data', 'set', key, value], `meta-data ${key}=${value}`),
     annotate: (body, style, context) => agent(['annotate', body, '--style', style, '--context', context], `annotation (${style}, ${context}):\n${body}`),
     redact: async (value) => which('buildkite-agent') !== undefined && (await quietly(['redactor', 'add'], value)).code === 0,
     secret: async (key) => {
-      if (!which('buildkite-agent')) return { error: 'buildkite-agent is not on PATH' };
-      const { code, stdout, stderr } = await quietly(['secret', 'get', key], '');
-      const error = stderr
-        .split('\n')
-        .map((line) => line.trim())
-        .filter(Boolean)
-        .join(' ');
-      return code === 0 ? { value: stdout.replace(/\n$/, '') } : { error: error || `exit ${code}` };
+      const { value, error } = await answer(['secret', 'get', key]);
+      return value === undefined ? { error } : { value: value.replace(/\n$/, '') };
+    },
+    oidcToken: async (audience) => {
+      const { value, error } = await answer(['oidc', 'request-token', '--audience', audience]);
+      if (value === undefined) return { error };
+      const token = value.trim();
+      await quietly(['redactor', 'add'], token);
+      return { token };
     },
   };
 }

@@ -2,6 +2,8 @@ import { CsvError, readCsvRecord } from './csv';
 import { ExporterSpec, Field, SpecError, parseExporterSpec } from './exporter';
 import { resolveImageRefs } from './image-refs';
 import { kubernetesDriverOptErrors } from './kubernetes-driver-opts';
+import { lines, list } from './list';
+import { ecrSettings, registryLogins } from './registry-auth';
 import { secretLookingBuildArgs, secretSources, sshEntries } from './secrets';
 import { Attestation, BakeConfig, BuilderConfig, BuilderDriver, Config, KeyValue, Progress, TlsConfig } from './types';
 
@@ -51,6 +53,8 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
     secrets: secretSources(raw.secrets, errors),
     allowBuildArgs: list(raw['allow-build-args']),
     ssh: sshEntries(raw.ssh, errors),
+    ecr: ecrSettings(raw.ecr, errors),
+    login: registryLogins(raw.login, errors),
     labels: keyValues(raw.labels, 'labels', false, maps),
     network: raw.network as string | undefined,
     image,
@@ -101,20 +105,6 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
     }
   }
   return { config, errors, notices };
-}
-
-/** A string-or-list option as a list; a comma string is split, as build-push-action does. */
-export function list(value: unknown): string[] {
-  if (value === undefined) return [];
-  const items = Array.isArray(value) ? value.map(String) : String(value).split(/[,\n]/);
-  return items.map((item) => item.trim()).filter((item) => item !== '');
-}
-
-/** A list option whose items may hold commas (exporter specs, bake overrides): one per line. */
-export function lines(value: unknown): string[] {
-  if (value === undefined) return [];
-  const items = Array.isArray(value) ? value.map(String) : String(value).split('\n');
-  return items.map((item) => item.trim()).filter((item) => item !== '');
 }
 
 function exporterSpecs(specs: string[], option: string, errors: string[]): ExporterSpec[] {

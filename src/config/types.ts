@@ -1,3 +1,4 @@
+import { EcrSettings, RegistryLogin } from './registry-auth';
 import { ExporterSpec, Field } from './exporter';
 
 export type Progress = 'auto' | 'plain' | 'tty' | 'quiet' | 'rawjson';
@@ -69,6 +70,8 @@ export interface Config {
   secrets: SecretSource[];
   allowBuildArgs: string[];
   ssh: SshEntry[];
+  ecr: EcrSettings;
+  login: RegistryLogin[];
   labels: KeyValue[];
   network?: string;
   image?: string;

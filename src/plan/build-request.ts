@@ -153,7 +153,7 @@ export function secretFile(stateDir: string, id: string): string {
 }
 
 /** A path the user wrote, relative to the checkout (the command hook runs there). */
-function inCheckout(path: string, env: Env): string {
+export function inCheckout(path: string, env: Env): string {
   const checkout = env.BUILDKITE_BUILD_CHECKOUT_PATH;
   return path.startsWith('/') || !checkout ? path : `${checkout}/${path}`;
 }

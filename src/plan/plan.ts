@@ -2,6 +2,8 @@ import { Config } from '../config/types';
 import { chooseEngine } from '../engines/choose';
 import { Engine, Facts } from '../engines/engine';
 import { BuildRequest, PlannedRequest } from './build-request';
+import { PlanError } from './plan-error';
+import { LoginPlan, planLogins } from './registry-logins';
 import { CleanupStep, Step } from './step';
 
 type Env = Record<string, string | undefined>;
@@ -25,6 +27,8 @@ export interface Plan {
   cleanups: CleanupStep[];
   /** The BuildKit version that builds, when the facts tell it. */
   buildkitVersion?: string;
+  /** The registries the job logs in to. */
+  logins: LoginPlan;
   notices: string[];
 }
 
@@ -32,6 +36,8 @@ export interface Plan {
 export function planJob(config: Config, planned: PlannedRequest, env: Env, facts: Facts): Plan {
   const { request } = planned;
   const notices = [...planned.notices];
+  const logins = planLogins(config, request, env);
+  if (logins.errors.length > 0) throw new PlanError(logins.errors.join('\n'));
   const input = { config, request, env };
   const choice = chooseEngine(input, facts);
   if (choice.notice) notices.push(choice.notice);
@@ -48,6 +54,7 @@ export function planJob(config: Config, planned: PlannedRequest, env: Env, facts
     builtOn: choice.engine.builtOn(input, facts),
     cleanups: [...setup, build].flatMap((step) => (step.cleanup ? [step.cleanup] : [])),
     buildkitVersion: choice.engine.buildkitVersion(facts),
+    logins: logins.plan,
     notices,
   };
 }

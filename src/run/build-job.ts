@@ -13,6 +13,10 @@ import { UserError } from './hook-main';
 import { log } from './log';
 import { lookUpTools, probeFacts } from './probes';
 import { prepareSecrets, removeSecretFiles } from './secrets';
+import { logIn } from './registry-login';
+import { pluginDir } from './plugin-dir';
+import { logsIn } from '../plan/registry-logins';
+import { dockerConfigDir, jobDockerConfig } from '../registry/docker-config';
 import { Facts } from '../engines/engine';
 import { Runtime, processRuntime } from './runtime';
 import { shellCommand } from './shell-quote';
@@ -45,9 +49,16 @@ export async function runBuildJob(config: Config, configNotices: string[], env: 
   }
 
   createStateDir(stateDir);
+  if (logsIn(plan.logins) && env.DOCKER_CONFIG !== dockerConfigDir(stateDir)) {
+    // The environment hook ran in another container (or not at all): point this one at the job's config.
+    const dockerConfig = jobDockerConfig(stateDir, plan.logins, env, pluginDir());
+    Object.assign(env, dockerConfig);
+    writeExports(dockerConfig, env);
+  }
   let built: Built;
   try {
     await prepareSecrets(config, plan.request, env, stateDir, runtime);
+    await logIn(plan.logins, env, stateDir, runtime);
     built = await buildAndReport(config, plan, env, stateDir, runtime, [...notices, ...warnings]);
   } finally {
     // The secret files go as soon as the build is over; pre-exit removes them too if this hook is killed.

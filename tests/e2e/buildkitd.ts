@@ -29,8 +29,22 @@ export interface Daemon {
 const running = new Set<Daemon>();
 afterAll(async () => Promise.all([...running].map((daemon) => daemon.stop())));
 
+/** A registry served over TLS with a certificate of its own CA, e.g. the ECR stand-in of ecr-registry.ts. */
+export interface RegistryCa {
+  host: string;
+  caFile: string;
+}
+
+/** Writes dir/buildkitd.toml trusting `ca` for its registry host; returns the file. */
+export function registryCaConfig(dir: string, ca: RegistryCa): string {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'buildkitd.toml');
+  writeFileSync(file, `[registry.${JSON.stringify(ca.host)}]\n  ca = [${JSON.stringify(ca.caFile)}]\n`);
+  return file;
+}
+
 /** A buildkitd on 127.0.0.1 (a free port), with its own root; mTLS when `tls` is given. */
-export async function startBuildkitd(tls?: Certificates): Promise<Daemon> {
+export async function startBuildkitd(tls?: Certificates, options: { registryCa?: RegistryCa } = {}): Promise<Daemon> {
   const bin = buildkitBinDir ?? '';
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = 20000 + Math.floor(Math.random() * 12000);
@@ -39,6 +53,7 @@ export async function startBuildkitd(tls?: Certificates): Promise<Daemon> {
     const address = `tcp://127.0.0.1:${port}`;
     const args = ['--addr', address, '--root', join(root, 'state'), '--oci-worker=true', '--containerd-worker=false'];
     if (tls) args.push('--tlscacert', tls.ca, '--tlscert', tls.cert, '--tlskey', tls.key);
+    if (options.registryCa) args.push('--config', registryCaConfig(root, options.registryCa));
     const child: ChildProcess = spawn(join(bin, 'buildkitd'), args, { stdio: 'ignore' });
     const daemon: Daemon = {
       address,
@@ -147,9 +162,10 @@ export function systemToolsBut(left: string[]): string {
   return dir;
 }
 
-/** builder: for buildctl-daemonless.sh with its own root (no containerd here). */
-export function daemonless(root: string): Record<string, string> {
-  return { driver: 'daemonless', 'buildkitd-flags': `--root ${root} --oci-worker=true --containerd-worker=false` };
+/** builder: for buildctl-daemonless.sh with its own root (no containerd here); trusting `ca` when given. */
+export function daemonless(root: string, ca?: RegistryCa): Record<string, string> {
+  const config = ca ? `--config ${registryCaConfig(root, ca)} ` : '';
+  return { driver: 'daemonless', 'buildkitd-flags': `${config}--root ${root} --oci-worker=true --containerd-worker=false` };
 }
 
 /** The process environment with buildctl on PATH. */

@@ -20,6 +20,7 @@ export function fakeRuntime(script: Script = () => undefined, tools: string[] = 
   const sleeps: number[] = [];
   const redacted: string[] = [];
   const agentSecrets: Record<string, string> = {};
+  const oidcAudiences: string[] = [];
   let cancelled: NodeJS.Signals | undefined;
   const runtime: Runtime = {
     exec: async (argv, options = {}) => {
@@ -39,6 +40,10 @@ export function fakeRuntime(script: Script = () => undefined, tools: string[] = 
         return true;
       },
       secret: async (key) => (key in agentSecrets ? { value: agentSecrets[key] } : { error: `secret "${key}" not found` }),
+      oidcToken: async (audience) => {
+        oidcAudiences.push(audience);
+        return { token: 'oidc-token' };
+      },
     },
     which: (name) => (tools.includes(name) ? `/usr/bin/${name}` : undefined),
     sleep: async (ms) => {
@@ -46,7 +51,17 @@ export function fakeRuntime(script: Script = () => undefined, tools: string[] = 
     },
     now: () => new Date('2026-01-02T03:04:05Z'),
   };
-  return { runtime, calls, metaData, annotations, sleeps, redacted, agentSecrets, cancel: (signal: NodeJS.Signals = 'SIGTERM') => (cancelled = signal) };
+  return {
+    runtime,
+    calls,
+    metaData,
+    annotations,
+    sleeps,
+    redacted,
+    agentSecrets,
+    oidcAudiences,
+    cancel: (signal: NodeJS.Signals = 'SIGTERM') => (cancelled = signal),
+  };
 }
 
 /** Captures what the hook logs (stdout and stderr) while `body` runs. */
