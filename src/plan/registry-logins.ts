@@ -57,7 +57,7 @@ export function planLogins(config: Config, request: BuildRequest, env: Record<st
   }
   const ecr = registries.filter((registry, i) => registries.findIndex((r) => r.host === registry.host) === i);
   const ecrPublic = settings.mode !== 'off' && (settings.public || hosts.includes(ecrPublicHost));
-  if (settings.mode === 'on' && ecr.length === 0 && !ecrPublic) {
+  if (settings.mode === 'on' && settings.accountIds.length === 0 && ecr.length === 0 && !ecrPublic) {
     errors.push('ecr: no ECR registry is named in image, tags or outputs; name the registries to log in to with ecr.account-ids (and ecr.region)');
   }
   for (const [i, login] of config.login.entries()) {
