@@ -42,6 +42,25 @@ const nodeBaseline = (() => {
   return median(times);
 })();
 const environmentMs = timeHook('environment', hookEnv);
+// With an ECR image: the job's own Docker config is made (the AWS SDK is not loaded here).
+const ecrHookEnv = {
+  ...hookEnv,
+  HOME: work,
+  BUILDKITE_PLUGIN_CONFIGURATION: JSON.stringify({ image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/hello', tags: ['1'], push: true }),
+};
+const environmentEcrMs = timeHook('environment', ecrHookEnv, () =>
+  rmSync(join(work, `buildkite-plugin-buildkit-${process.getuid()}`), { recursive: true, force: true }),
+);
+// What a job that logs in to ECR pays once, in the command hook: loading dist/ecr.js (the AWS SDK).
+const ecrLoadMs = (() => {
+  const times = [];
+  for (let i = 0; i < runs; i++) {
+    const started = process.hrtime.bigint();
+    execFileSync('node', ['-e', `require(${JSON.stringify(join(root, 'dist', 'ecr.js'))})`]);
+    times.push(Number(process.hrtime.bigint() - started) / 1e6);
+  }
+  return median(times) - nodeBaseline;
+})();
 // pre-exit as it runs after the environment hook: the state dir exported, nothing registered.
 const stateDir = join(work, `buildkite-plugin-buildkit-${process.getuid()}`, 'bench');
 const preExitMs = timeHook('pre-exit', { ...hookEnv, BUILDKIT_PLUGIN_STATE_DIR: stateDir }, () => mkdirSync(stateDir, { recursive: true, mode: 0o700 }));
@@ -56,6 +75,8 @@ const rss = spawnSync('/usr/bin/time', ['-f', '%M', 'node', join(root, 'dist', '
 
 console.log(`node -e 0 (baseline)          median ${nodeBaseline.toFixed(0)} ms over ${runs} runs`);
 console.log(`environment hook (sourced)     median ${environmentMs.toFixed(0)} ms   (target <= 150 ms)`);
+console.log(`environment hook, ECR image    median ${environmentEcrMs.toFixed(0)} ms   (makes the job's Docker config; no AWS SDK)`);
+console.log(`loading the AWS SDK (ecr.js)   median ${ecrLoadMs.toFixed(0)} ms   (command hook, ECR jobs only)`);
 console.log(`pre-exit hook (sourced)        median ${preExitMs.toFixed(0)} ms   (target <= 150 ms; nothing to clean up)`);
 console.log(`pre-exit hook, one clean-up    median ${preExitCleanupMs.toFixed(0)} ms   (target <= 150 ms; runs Node)`);
 console.log(`environment hook peak RSS      ${(Number(rss.stderr.trim().split('\n').pop()) / 1024).toFixed(0)} MiB`);

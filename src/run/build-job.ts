@@ -18,6 +18,7 @@ import { pluginDir } from './plugin-dir';
 import { logsIn } from '../plan/registry-logins';
 import { dockerConfigDir, jobDockerConfig } from '../registry/docker-config';
 import { Facts } from '../engines/engine';
+import { registryHint } from '../engines/registry-hints';
 import { Runtime, processRuntime } from './runtime';
 import { shellCommand } from './shell-quote';
 import { createStateDir, stateDirPath } from './state-dir';
@@ -93,7 +94,7 @@ async function buildAndReport(config: Config, plan: Plan, env: NodeJS.ProcessEnv
   if (build.code !== 0) {
     log.openCurrentGroup();
     log.error(build.failed === plan.build ? `the build failed (exit ${build.code})` : `${build.failed?.title} failed (exit ${build.code})`);
-    const hint = plan.engine.hint(build.tail);
+    const hint = plan.engine.hint(build.tail) ?? registryHint(build.tail);
     if (hint) log.error(hint);
     if (config.annotate) await runtime.agent.annotate(failureAnnotation(env.BUILDKITE_LABEL, build.code, build.tail, hint), 'error', annotationContext(env));
     return { code: build.code };

@@ -9,6 +9,7 @@ import { needsRefresh, readCredentials, writeCredentials } from '../../src/regis
 import { createDockerConfig, jobDockerConfig } from '../../src/registry/docker-config';
 import { credentialSource, sessionName } from '../../src/registry/ecr-login';
 import { logIn } from '../../src/run/registry-login';
+import { commandHook } from '../support/command-hook';
 import { captureLog, fakeRuntime } from '../support/fake-runtime';
 import { scratchDir } from '../support/scratch';
 
@@ -320,5 +321,19 @@ describe('AWS details', () => {
       'the container credentials (EKS Pod Identity or ECS task role)',
     );
     expect(credentialSource({ roleArn: 'arn:aws:iam::1:role/r', oidc: true }, {})).toBe('assume-role arn:aws:iam::1:role/r with the job OIDC token');
+  });
+});
+
+describe('registry refusals, explained', () => {
+  test('a push to an immutable tag says why in plain words', async () => {
+    const tail = [
+      'ERROR: failed to solve: failed to push 123456789012.dkr.ecr.us-east-1.amazonaws.com/app:1: unexpected status from PUT request: 400 Bad Request',
+      "tag invalid: The image tag '1' already exists in the 'app' repository and cannot be overwritten because the repository is immutable.",
+    ];
+    const fake = fakeRuntime((argv) => (argv.includes('build') ? { code: 1, tail } : undefined));
+    const job = await commandHook({ image: 'r/app', push: true, ecr: false }, fake);
+    expect(job.code).toBe(1);
+    expect(job.log).toContain('buildkit: error: the ECR repository has immutable tags and this tag is already there');
+    expect(job.annotations[0]?.body).toContain('Push a tag that is new for every build');
   });
 });
