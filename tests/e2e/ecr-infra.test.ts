@@ -4,7 +4,7 @@ import { AssumeRoleCommand, AssumeRoleWithWebIdentityCommand, STSClient } from '
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildkitBinDir, describeWithBuildkitd, startBuildkitd } from './buildkitd';
+import { buildkitBinDir, daemonless, describeWithBuildkitd, startBuildkitd, withBuildctl } from './buildkitd';
 import { EcrEndpoint, startEcrEndpoint } from './ecr-endpoint';
 import { EcrRegistry, describeWithEcrRegistry, dockerConfigWithAuth, ecrHost, ecrManifest, ecrRegistryUnavailable, startEcrRegistry } from './ecr-registry';
 import { checkout, root, scratchDir, testRegistry } from './support';
@@ -186,36 +186,38 @@ describeWithEcrRegistry('ECR stand-ins: the API endpoint with the real AWS SDK, 
     expect(await ecrManifest('infra/app', '1', privateToken)).toMatch(/^sha256:/);
   });
 
-  describeWithBuildkitd('a remote buildkitd', () => {
-    const buildctl = (address: string, dir: string, name: string, config: string) =>
-      run(
-        join(buildkitBinDir ?? '', 'buildctl'),
-        ['--addr', address, 'build', '--frontend', 'dockerfile.v0', '--local', `context=${dir}`, '--local', `dockerfile=${dir}`].concat([
-          '--opt',
-          'target=runtime',
-          '--opt',
-          'force-network-mode=none',
-          '--output',
-          `type=image,name=${ecrHost}/${name},push=true`,
-        ]),
-        { DOCKER_CONFIG: config },
-      );
+  describeWithBuildkitd('buildctl against a buildkitd trusting the registry CA', () => {
+    const bin = (name: string) => join(buildkitBinDir ?? '', name);
+    const buildArgs = (dir: string, name: string) => {
+      const locals = ['--local', `context=${dir}`, '--local', `dockerfile=${dir}`];
+      const opts = ['--opt', 'target=runtime', '--opt', 'force-network-mode=none'];
+      return ['build', '--frontend', 'dockerfile.v0', ...locals, ...opts, '--output', `type=image,name=${ecrHost}/${name},push=true`];
+    };
 
-    test('started with registryCa, pushes with buildctl and the DOCKER_CONFIG credentials; without it, TLS fails', async () => {
+    test('a remote buildkitd started with registryCa pushes with the DOCKER_CONFIG credentials; without it, TLS fails', async () => {
       const token = await ecrToken();
       const config = dockerConfigWithAuth(scratchDir('ecr-docker-config-'), token);
       const dir = checkout();
 
       const trusting = await startBuildkitd(undefined, { registryCa: { host: ecrHost, caFile: registry.caFile } });
-      expectExit0(await buildctl(trusting.address, dir, 'infra/bc:1', config));
+      expectExit0(await run(bin('buildctl'), ['--addr', trusting.address, ...buildArgs(dir, 'infra/bc:1')], { DOCKER_CONFIG: config }));
       expect(await ecrManifest('infra/bc', '1', token)).toMatch(/^sha256:/);
       await trusting.stop();
 
       const plain = await startBuildkitd();
-      const refused = await buildctl(plain.address, dir, 'infra/bc:2', config);
+      const refused = await run(bin('buildctl'), ['--addr', plain.address, ...buildArgs(dir, 'infra/bc:2')], { DOCKER_CONFIG: config });
       expect(refused.code).not.toBe(0);
       expect(refused.output).toMatch(/x509|certificate/);
       await plain.stop();
+    });
+
+    test('buildctl-daemonless.sh with the buildkitd-flags of daemonless(root, ca) pushes too', async () => {
+      const token = await ecrToken();
+      const flags = daemonless(scratchDir('ecr-daemonless-'), { host: ecrHost, caFile: registry.caFile })['buildkitd-flags'] ?? '';
+      expect(flags).toMatch(/^--config \S+buildkitd\.toml --root /);
+      const env = { DOCKER_CONFIG: dockerConfigWithAuth(scratchDir('ecr-docker-config-'), token), BUILDKITD_FLAGS: flags, ...withBuildctl() };
+      expectExit0(await run(bin('buildctl-daemonless.sh'), buildArgs(checkout(), 'infra/daemonless:1'), env));
+      expect(await ecrManifest('infra/daemonless', '1', token)).toMatch(/^sha256:/);
     });
   });
 

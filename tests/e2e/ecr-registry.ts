@@ -53,13 +53,10 @@ export function ecrRegistryUnavailable(): string | undefined {
   const missing = tools.filter((tool) => !onPath(tool));
   if (missing.length > 0) return `missing ${missing.join(', ')} (Debian: openssl, apache2-utils, docker-registry)`;
   if (port443Taken()) return 'something already listens on port 443';
-  if (
-    readFileSync(hostsFile, 'utf8')
-      .split('\n')
-      .some((line) => line.split(/\s+/).slice(1).includes(ecrHost))
-  ) {
-    return `${hostsFile} already names ${ecrHost} (a leftover? remove that line)`;
-  }
+  const names = readFileSync(hostsFile, 'utf8')
+    .split('\n')
+    .flatMap((line) => line.split(/\s+/).slice(1));
+  if (names.includes(ecrHost)) return `${hostsFile} already names ${ecrHost} (a leftover? remove that line)`;
   if (existsSync(certsDir)) return `${certsDir} already exists (a leftover? remove it)`;
   return undefined;
 }
@@ -181,42 +178,40 @@ function writeHtpasswd(dir: string, token: string, mtime?: Date): void {
   renameSync(join(dir, 'htpasswd.new'), join(dir, 'htpasswd'));
 }
 
+/**
+ * Go programs (dockerd, buildkitd) cache /etc/hosts for up to 5 s before they look at it again,
+ * so the new name is only sure to resolve that long after it was written.
+ */
+const hostsCacheMs = 5_500;
+
+function writeConfig(dir: string, caFile: string): void {
+  const yaml = [
+    'version: 0.1',
+    'log:',
+    '  level: warn',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${join(dir, 'storage')}`,
+    'http:',
+    '  addr: 127.0.0.1:443',
+    '  tls:',
+    `    certificate: ${caFile}`,
+    `    key: ${join(dir, 'key.pem')}`,
+    'auth:',
+    '  htpasswd:',
+    '    realm: ecr-test',
+    `    path: ${join(dir, 'htpasswd')}`,
+  ];
+  writeFileSync(join(dir, 'config.yml'), `${yaml.join('\n')}\n`);
+}
+
 export async function startEcrRegistry(initialToken: string): Promise<EcrRegistry> {
   const reason = ecrRegistryUnavailable();
   if (reason) throw new Error(`the ECR registry cannot run here: ${reason}`);
-  // Not a scratch dir: removed by stop(), once the registry has exited.
+  // Not a scratch dir: the guard removes it once the registry has exited.
   const dir = mkdtempSync(join(tmpdir(), 'ecr-registry-'));
   const caFile = join(dir, 'cert.pem');
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${ecrHost}`, '-keyout', join(dir, 'key.pem'), '-out', caFile].concat([
-      '-addext',
-      `subjectAltName=DNS:${ecrHost},DNS:localhost,IP:127.0.0.1`,
-    ]),
-    { stdio: 'ignore' },
-  );
-  writeHtpasswd(dir, initialToken);
-  writeFileSync(
-    join(dir, 'config.yml'),
-    [
-      'version: 0.1',
-      'log:',
-      '  level: warn',
-      'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${join(dir, 'storage')}`,
-      'http:',
-      '  addr: 127.0.0.1:443',
-      '  tls:',
-      `    certificate: ${caFile}`,
-      `    key: ${join(dir, 'key.pem')}`,
-      'auth:',
-      '  htpasswd:',
-      '    realm: ecr-test',
-      `    path: ${join(dir, 'htpasswd')}`,
-      '',
-    ].join('\n'),
-  );
+  const log = join(dir, 'registry.log');
 
   // What the guard removes: our temp dir, the certificate directory, and its parents only if we create them.
   const dirs: Array<[string, boolean]> = [
@@ -244,9 +239,15 @@ export async function startEcrRegistry(initialToken: string): Promise<EcrRegistr
 
   try {
     appendFileSync(hostsFile, added);
+    const resolvable = Date.now() + hostsCacheMs;
+    const subject = ['-subj', `/CN=${ecrHost}`, '-addext', `subjectAltName=DNS:${ecrHost},DNS:localhost,IP:127.0.0.1`];
+    const files = ['-keyout', join(dir, 'key.pem'), '-out', caFile];
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', ...subject, ...files], { stdio: 'ignore' });
     mkdirSync(certsDir, { recursive: true });
     writeFileSync(join(certsDir, 'ca.crt'), readFileSync(caFile));
-    const log = join(dir, 'registry.log');
+    writeHtpasswd(dir, initialToken);
+    writeConfig(dir, caFile);
+
     registry = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
     registry.stderr?.on('data', (chunk: Buffer) => appendFileSync(log, chunk));
     tell(`pid ${registry.pid}`);
@@ -262,6 +263,7 @@ export async function startEcrRegistry(initialToken: string): Promise<EcrRegistr
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, resolvable - Date.now())));
   } catch (err) {
     await stop();
     throw err;

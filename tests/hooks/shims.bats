@@ -186,3 +186,39 @@ STUB
   assert_output --partial "the build failed (exit 3)"
   assert_output --partial "^^^ +++"
 }
+
+# Runs environment with an ECR image, then pre-exit with what environment exported.
+ecr_job() {
+  export BUILDKITE_PLUGIN_CONFIGURATION='{"image":"123456789012.dkr.ecr.us-east-1.amazonaws.com/app","tags":["1"]}'
+  agent_hook environment
+  for name in BUILDKIT_PLUGIN_STATE_DIR DOCKER_CONFIG BUILDKIT_PLUGIN_DOCKER_CONFIG BUILDKIT_PLUGIN_DOCKER_CONFIG_BEFORE BUILDKIT_PLUGIN_NODE PATH; do
+    export "$name=$(after_env "$name")"
+  done
+}
+
+@test "an ECR job gets its own Docker config, and pre-exit gives later hooks back the DOCKER_CONFIG they had" {
+  stack=$BATS_TEST_TMPDIR/stack-docker-config
+  mkdir -p "$stack"
+  echo '{"credHelpers":{"123456789012.dkr.ecr.us-east-1.amazonaws.com":"ecr-login"}}' >"$stack/config.json"
+  export DOCKER_CONFIG=$stack
+  ecr_job
+  assert_equal "$DOCKER_CONFIG" "$BUILDKIT_PLUGIN_STATE_DIR/docker-config"
+  assert_equal "$BUILDKIT_PLUGIN_DOCKER_CONFIG_BEFORE" "$stack"
+  assert_equal "$(node -p "require('$DOCKER_CONFIG/config.json').credHelpers['123456789012.dkr.ecr.us-east-1.amazonaws.com']")" buildkit
+  assert_equal "$(type -P docker-credential-buildkit)" "$PLUGIN_DIR/bin/docker-credential-buildkit"
+  run agent_hook pre-exit
+  assert_success
+  assert_equal "$(after_env DOCKER_CONFIG)" "$stack"
+  assert [ ! -e "$BUILDKIT_PLUGIN_STATE_DIR" ]
+  assert_equal "$(cat "$stack/config.json")" '{"credHelpers":{"123456789012.dkr.ecr.us-east-1.amazonaws.com":"ecr-login"}}'
+}
+
+@test "pre-exit unsets DOCKER_CONFIG when the job had none before" {
+  unset DOCKER_CONFIG
+  export HOME=$BATS_TEST_TMPDIR/home
+  ecr_job
+  assert_equal "$BUILDKIT_PLUGIN_DOCKER_CONFIG_BEFORE" ""
+  agent_hook pre-exit
+  run grep -c '^DOCKER_CONFIG=' "$BATS_TEST_TMPDIR/after.env"
+  assert_output 0
+}
