@@ -176,6 +176,22 @@ describeWithEcrRegistry('Amazon ECR login: the real AWS SDK, a local ECR/STS end
     expect(run.result.redactions).toEqual(expect.arrayContaining([sha256(webIdentityToken)]));
   });
 
+  test('login: a password from a job variable logs in to another registry; it goes to the helper, not argv or the log', async () => {
+    const dir = checkout();
+    const password = latestToken();
+    const run = await runPipelineStep(
+      dir,
+      {
+        key: 'static',
+        command: recordEnv,
+        config: push('e2e/static', { ecr: false, login: [{ registry: ecrHost, username: 'AWS', 'password-env': 'REGISTRY_PASSWORD' }] }),
+      },
+      { processEnv: agentEnv(), env: { REGISTRY_PASSWORD: password } },
+    );
+    await expectPushedCleanly(run, dir, 'e2e/static', 'static');
+    expect(run.result.redactions).toContain(sha256(password));
+  });
+
   (buildkitBinDir ? describe : describe.skip)('on a remote buildkitd through buildctl', () => {
     let daemon: Daemon;
     beforeAll(async () => {

@@ -337,3 +337,12 @@ describe('registry refusals, explained', () => {
     expect(job.annotations[0]?.body).toContain('Push a tag that is new for every build');
   });
 });
+
+test('the AWS SDK is in dist/ecr.js alone: the hooks load it only for a job that logs in to ECR', () => {
+  const dist = join(__dirname, '..', '..', 'dist');
+  for (const bundle of ['environment.js', 'command.js', 'pre-exit.js', 'credential-helper.js']) {
+    expect(readFileSync(join(dist, bundle), 'utf8')).not.toContain('AmazonEC2ContainerRegistry_V20150921');
+  }
+  expect(readFileSync(join(dist, 'ecr.js'), 'utf8')).toContain('AmazonEC2ContainerRegistry_V20150921');
+  expect(readFileSync(join(dist, 'command.js'), 'utf8')).toContain('import("./ecr.js")');
+});
