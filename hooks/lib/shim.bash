@@ -41,3 +41,17 @@ buildkit_plugin_hook() {
   rm -f "$exports"
   return "$status"
 }
+
+# buildkit_plugin_restore_docker_config STATUS: the job's Docker config went with the state
+# dir, so later hooks (the Elastic CI Stack's pre-exit removes the config it made) get back
+# the DOCKER_CONFIG they knew. Returns STATUS.
+buildkit_plugin_restore_docker_config() {
+  if [[ -n ${BUILDKIT_PLUGIN_DOCKER_CONFIG:-} && ${DOCKER_CONFIG:-} == "$BUILDKIT_PLUGIN_DOCKER_CONFIG" ]]; then
+    if [[ -n ${BUILDKIT_PLUGIN_DOCKER_CONFIG_BEFORE:-} ]]; then
+      export DOCKER_CONFIG=$BUILDKIT_PLUGIN_DOCKER_CONFIG_BEFORE
+    else
+      unset DOCKER_CONFIG
+    fi
+  fi
+  return "$1"
+}
