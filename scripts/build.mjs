@@ -39,8 +39,7 @@ const ecrApart = {
   },
 };
 
-await build({
-  entryPoints: entries,
+const common = {
   outdir: 'dist',
   bundle: true,
   platform: 'node',
@@ -49,19 +48,8 @@ await build({
   minify: true,
   legalComments: 'none',
   charset: 'utf8',
-  plugins: [pluginYml, ecrApart],
   logLevel: 'warning',
-});
+};
 
-await build({
-  entryPoints: [{ in: 'src/registry/ecr-login.ts', out: 'ecr' }],
-  outdir: 'dist',
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
-  minify: true,
-  legalComments: 'none',
-  charset: 'utf8',
-  logLevel: 'warning',
-});
+await build({ ...common, entryPoints: entries, plugins: [pluginYml, ecrApart] });
+await build({ ...common, entryPoints: [{ in: 'src/registry/ecr-login.ts', out: 'ecr' }] });

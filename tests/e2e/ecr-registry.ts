@@ -3,6 +3,7 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renam
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { manifestTypes } from './support';
 
 /**
  * A real registry (distribution, TLS + htpasswd) that answers under an ECR host name, so image
@@ -284,13 +285,6 @@ export function dockerConfigWithAuth(dir: string, token: string): string {
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ auths: { [ecrHost]: { auth: Buffer.from(`AWS:${token}`).toString('base64') } } }));
   return dir;
 }
-
-const manifestTypes = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-].join(', ');
 
 /** The digest of repo:tag in the running ECR registry, with AWS:token; undefined on 404, throws on any other failure. */
 export async function ecrManifest(repo: string, tag: string, token: string): Promise<string | undefined> {

@@ -88,7 +88,8 @@ export async function runPipelineStep(
   });
 }
 
-const manifestTypes = [
+/** Every manifest type a registry may serve, for the Accept header. */
+export const manifestTypes = [
   'application/vnd.oci.image.index.v1+json',
   'application/vnd.docker.distribution.manifest.list.v2+json',
   'application/vnd.oci.image.manifest.v1+json',
