@@ -56,8 +56,7 @@ function buildctlOutputs(request: BuildRequest, loadTar: string): string[] {
 }
 
 function names(output: Output): Field[] {
-  const all = [...output.names, ...output.attrs.filter((attr) => attr.key === 'name').flatMap((attr) => attr.value.split(','))];
-  return all.length > 0 ? [{ key: 'name', value: [...new Set(all)].join(',') }] : [];
+  return output.names.length > 0 ? [{ key: 'name', value: output.names.join(',') }] : [];
 }
 
 /** `index:k=v` → `annotation-index.k=v`, as buildx turns `--annotation` into exporter attributes. */

@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import { Step } from '../plan/step';
-import { readBuildMetadata } from '../report/build-metadata';
 import { buildctlBuildArgs } from './buildctl-args';
-import { pushRetry } from './buildx-step';
+import { buildingTitle, pushRetry } from './buildx-step';
 import { Engine, EngineInput, Facts } from './engine';
 import { chosenEndpoint } from './remote-endpoints';
 import { remoteHint } from './remote-hints';
@@ -49,7 +48,6 @@ export const buildctlRemoteEngine: Engine = {
   exports: (input, facts) => ({ BUILDKIT_HOST: chosenEndpoint(input, facts) }),
   builtOn: chosenEndpoint,
   buildkitVersion: (facts) => facts.daemonVersion,
-  readResult: readBuildMetadata,
   hint: remoteHint,
 };
 
@@ -75,11 +73,10 @@ export const buildctlDaemonlessEngine: Engine = {
   exports: () => ({}),
   builtOn: () => 'buildctl-daemonless.sh',
   buildkitVersion: () => undefined,
-  readResult: readBuildMetadata,
   hint: () => undefined,
 };
 
 function buildTitle({ request }: EngineInput, where: string): Pick<Step, 'title' | 'group'> {
-  const title = `:docker: Building ${request.refs.length > 0 ? request.refs.join(', ') : request.context} ${where}`;
+  const title = buildingTitle(request, where);
   return { title, group: title };
 }

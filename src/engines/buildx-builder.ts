@@ -1,7 +1,6 @@
 import { writeCsvRecord } from '../config/csv';
 import { BuilderConfig } from '../config/types';
 import { Step } from '../plan/step';
-import { readBuildMetadata } from '../report/build-metadata';
 import { versionMatters } from '../plan/version-gates';
 import { buildxStep } from './buildx-step';
 import { dockerHint } from './docker-hints';
@@ -87,8 +86,7 @@ function buildxBuilderEngine(spec: BuilderSpec): Engine {
     builtOn: (input, facts) => (spec.remote ? chosenEndpoint(input, facts) : undefined),
     // The probed BuildKit is the engine's; this builder brings its own.
     buildkitVersion: () => undefined,
-    readResult: readBuildMetadata,
-    hint: (tail) => spec.hint?.(tail) ?? dockerHint(tail),
+      hint: (tail) => spec.hint?.(tail) ?? dockerHint(tail),
   };
 }
 

@@ -4,11 +4,16 @@ import { isTransientPushFailure } from '../run/retry';
 import { buildxBakeArgv, buildxBuildArgv } from './buildx-args';
 import { EngineInput } from './engine';
 
+/** The log group of a build: what it builds, and where when that is not the agent's engine. */
+export function buildingTitle(request: BuildRequest, where?: string): string {
+  return `:docker: Building ${request.refs.length > 0 ? request.refs.join(', ') : request.context}${where ? ` ${where}` : ''}`;
+}
+
 /** The build (or bake) step on a buildx builder: the engine's own, or the named one. */
 export function buildxStep({ config, request }: EngineInput, builder?: string): Step {
   const title = config.bake
     ? `:docker: Baking ${config.bake.targets.length > 0 ? config.bake.targets.join(', ') : 'the default group'}`
-    : `:docker: Building ${request.refs.length > 0 ? request.refs.join(', ') : request.context}`;
+    : buildingTitle(request);
   return {
     title,
     group: title,

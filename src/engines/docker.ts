@@ -1,4 +1,3 @@
-import { readBuildMetadata } from '../report/build-metadata';
 import { versionMatters } from '../plan/version-gates';
 import { buildxStep } from './buildx-step';
 import { classicStoreLimits } from './classic-store';
@@ -22,6 +21,5 @@ export const dockerEngine: Engine = {
   exports: () => ({}),
   builtOn: () => undefined,
   buildkitVersion: (facts) => facts.buildkitVersion,
-  readResult: readBuildMetadata,
   hint: dockerHint,
 };

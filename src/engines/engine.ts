@@ -1,7 +1,6 @@
 import { Config } from '../config/types';
 import { BuildRequest } from '../plan/build-request';
 import { Step } from '../plan/step';
-import { BuildResult } from '../report/build-metadata';
 
 type Env = Record<string, string | undefined>;
 
@@ -61,8 +60,6 @@ export interface Engine {
   builtOn(input: EngineInput, facts: Facts): string | undefined;
   /** The BuildKit version that builds, as far as the facts tell. */
   buildkitVersion(facts: Facts): string | undefined;
-  /** What the build's metadata file says: digest, refs and, for bake, each target's. */
-  readResult(metadataFile: string, bakeTargets?: string[]): BuildResult;
   /** What the user can do about a failure whose cause is the agent, not the build. */
   hint(outputTail: string[]): string | undefined;
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { join } from 'node:path';
 import { TlsConfig } from '../config/types';
+import { inCheckout } from '../plan/build-request';
 import { StateFile } from '../plan/step';
 
 type Env = Record<string, string | undefined>;
@@ -52,16 +53,7 @@ export function tlsPem(tls: TlsConfig | undefined, env: Env): { ca?: string; cer
 function tlsSource(value: string, env: Env): { variable: string } | { path: string } {
   const variable = /^env:(.+)$/.exec(value)?.[1];
   if (variable !== undefined) return { variable };
-  const checkout = env.BUILDKITE_BUILD_CHECKOUT_PATH;
-  return { path: isAbsolute(value) || !checkout ? value : join(checkout, value) };
-}
-
-/** The `env:NAME` values that are not set: each one named, before anything runs. */
-export function missingTlsVariables(tls: TlsConfig | undefined, env: Env, option: string): string[] {
-  return (['ca', 'cert', 'key'] as const).flatMap((key) => {
-    const variable = /^env:(.+)$/.exec(tls?.[key] ?? '')?.[1];
-    return variable !== undefined && !env[variable] ? [`${option}.${key}: ${variable} is not set in the environment (it should hold the PEM)`] : [];
-  });
+  return { path: inCheckout(value, env) };
 }
 
 /** buildctl's flags for these files. */

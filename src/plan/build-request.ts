@@ -110,7 +110,7 @@ export function planBuildRequest(config: Config, env: Env, stateDir: string, now
   return { request, notices };
 }
 
-export function isPushed(output: ExporterSpec): boolean {
+function isPushed(output: ExporterSpec): boolean {
   return output.type === 'registry' || (output.type === 'image' && attrValue(output, 'push') === 'true');
 }
 
@@ -119,7 +119,10 @@ export function isPushed(output: ExporterSpec): boolean {
  * adds a docker one; without, they are the outputs.
  */
 function foldOutputs(config: Config, refs: string[]): Output[] {
-  const named = (spec: ExporterSpec): Output => ({ ...spec, names: imageTypes.includes(spec.type) ? refs : [] });
+  const named = (spec: ExporterSpec): Output => {
+    const given = spec.attrs.filter((attr) => attr.key === 'name').flatMap((attr) => attr.value.split(','));
+    return { ...spec, names: imageTypes.includes(spec.type) ? [...new Set([...refs, ...given])] : [] };
+  };
   const outputs = config.outputs.map(named);
   if (config.push) {
     const image = outputs.find((output) => output.type === 'image' || output.type === 'registry');

@@ -34,9 +34,8 @@ export function registryHostOf(ref: string): string {
 }
 
 /** The image names the build pushes or pulls by name: refs, and `name=` of image outputs. */
-function namedImages(config: Config, request: BuildRequest): string[] {
-  const outputNames = request.outputs.flatMap((output) => output.attrs.filter((attr) => attr.key === 'name').flatMap((attr) => attr.value.split(',')));
-  return [...config.refs, ...outputNames].map((name) => name.trim()).filter(Boolean);
+function namedImages(request: BuildRequest): string[] {
+  return [...request.refs, ...request.outputs.flatMap((output) => output.names)].map((name) => name.trim()).filter(Boolean);
 }
 
 function regionHost(registryId: string, region: string): string {
@@ -47,7 +46,7 @@ function regionHost(registryId: string, region: string): string {
 export function planLogins(config: Config, request: BuildRequest, env: Record<string, string | undefined>): { plan: LoginPlan; errors: string[] } {
   const errors: string[] = [];
   const { ecr: settings } = config;
-  const hosts = [...new Set(namedImages(config, request).map(registryHostOf))];
+  const hosts = [...new Set(namedImages(request).map(registryHostOf))];
   const detected = settings.mode === 'off' ? [] : hosts.flatMap((host) => ecrRegistryOf(host) ?? []);
   const registries = [...detected];
   if (settings.accountIds.length > 0) {

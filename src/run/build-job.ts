@@ -6,6 +6,7 @@ import { planOrFail } from './config-or-fail';
 import { driverOptionErrors, versionWarnings } from '../plan/version-warnings';
 import { failureAnnotation } from '../report/annotation';
 import { annotationContext } from '../report/meta-data-keys';
+import { readBuildMetadata } from '../report/build-metadata';
 import { reportBuild } from '../report/report-build';
 import { displayCommand, executeSteps } from './execute-steps';
 import { writeExports } from './exports';
@@ -100,7 +101,7 @@ async function buildAndReport(config: Config, plan: Plan, env: NodeJS.ProcessEnv
     return { code: build.code };
   }
 
-  const result = plan.engine.readResult(plan.request.metadataFile, config.bake?.targets);
+  const result = readBuildMetadata(plan.request.metadataFile, config.bake?.targets);
   const refs = config.bake ? Object.values(result.targets).flatMap((t) => t.refs) : plan.request.refs;
   const exports: Record<string, string> = { ...plan.exports, BUILDKIT_IMAGE_REFS: refs.join(' ') };
   if (result.digest) exports.BUILDKIT_IMAGE_DIGEST = result.digest;
