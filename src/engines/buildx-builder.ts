@@ -86,7 +86,7 @@ function buildxBuilderEngine(spec: BuilderSpec): Engine {
     builtOn: (input, facts) => (spec.remote ? chosenEndpoint(input, facts) : undefined),
     // The probed BuildKit is the engine's; this builder brings its own.
     buildkitVersion: () => undefined,
-      hint: (tail) => spec.hint?.(tail) ?? dockerHint(tail),
+    hint: (tail) => spec.hint?.(tail) ?? dockerHint(tail),
   };
 }
 
