@@ -44,10 +44,11 @@ export function agentClient(exec: Exec, which: (name: string) => string | undefi
       .join(' ');
     return code === 0 ? { value: stdout } : { error: error || `exit ${code}` };
   };
+  const redact = async (value: string) => which('buildkite-agent') !== undefined && (await quietly(['redactor', 'add'], value)).code === 0;
   return {
     setMetaData: (key, value) => agent(['meta-data', 'set', key, value], `meta-data ${key}=${value}`),
     annotate: (body, style, context) => agent(['annotate', body, '--style', style, '--context', context], `annotation (${style}, ${context}):\n${body}`),
-    redact: async (value) => which('buildkite-agent') !== undefined && (await quietly(['redactor', 'add'], value)).code === 0,
+    redact,
     secret: async (key) => {
       const { value, error } = await answer(['secret', 'get', key]);
       return value === undefined ? { error } : { value: value.replace(/\n$/, '') };
@@ -56,8 +57,20 @@ export function agentClient(exec: Exec, which: (name: string) => string | undefi
       const { value, error } = await answer(['oidc', 'request-token', '--audience', audience]);
       if (value === undefined) return { error };
       const token = value.trim();
-      await quietly(['redactor', 'add'], token);
+      await redact(token);
       return { token };
     },
   };
+}
+
+/**
+ * Registers every value with the redactor before anything could print it; one warning when
+ * the agent cannot (older than 3.66, or none). `what` names the values in that warning.
+ */
+export async function redactAll(agent: Pick<AgentClient, 'redact'>, values: string[], what: string): Promise<void> {
+  const distinct = [...new Set(values.filter((value) => value.trim() !== ''))];
+  const results = await Promise.all(distinct.map((value) => agent.redact(value)));
+  if (results.some((ok) => !ok)) {
+    log.warn(`buildkite-agent redactor add failed (it needs agent >= 3.66): ${what} are not masked in the job log; the plugin itself never prints them`);
+  }
 }

@@ -1,10 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { agentClient } from '../agent/buildkite-agent';
 import { LoginPlan } from '../plan/registry-logins';
-import { exec } from '../run/exec';
-import { which } from '../run/which';
+import { processRuntime } from '../run/runtime';
 import { Credential, needsRefresh, readCredentials, writeCredentials } from './credentials';
-import { loginPlanFile } from './docker-config';
+import { credentialKey, loginPlanFile } from './docker-config';
 
 /**
  * docker-credential-buildkit (bin/), the Docker credential helper the job's Docker config
@@ -25,7 +23,7 @@ export async function credentialHelper(
   if (action === 'list') return { code: 0, out: JSON.stringify(Object.fromEntries(Object.entries(credentials).map(([key, c]) => [key, c.username]))) };
   if (action !== 'get') return { code: 1, out: `docker-credential-buildkit: ${action ?? 'no action'}: the buildkit plugin manages this job's registry logins` };
   const serverUrl = input.trim();
-  const key = serverUrl === 'https://index.docker.io/v1/' ? serverUrl : serverUrl.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+  const key = serverUrl === 'https://index.docker.io/v1/' ? serverUrl : credentialKey(serverUrl.replace(/^https?:\/\//, '').replace(/\/.*$/, ''));
   let credential = credentials[key];
   // Docker's words for "none here": the client then goes on without credentials.
   if (!credential) return { code: 1, out: 'credentials not found in native keychain' };
@@ -35,20 +33,10 @@ export async function credentialHelper(
 
 async function refresh(dir: string, key: string, env: NodeJS.ProcessEnv): Promise<Credential> {
   const plan = JSON.parse(readFileSync(loginPlanFile(dir), 'utf8')) as LoginPlan;
-  const agent = agentClient(exec, (name) => which(name));
+  const { agent } = processRuntime();
   const { ecrTokens } = await import('./ecr-login');
   const ecr = plan.ecr.filter((registry) => registry.host === key);
-  const tokens = await ecrTokens(
-    { ecr, ecrPublic: ecr.length === 0 && plan.ecrPublic, assumeRole: plan.assumeRole },
-    {
-      env,
-      oidcToken: async () => {
-        const { token, error } = await agent.oidcToken('sts.amazonaws.com');
-        if (token === undefined) throw new Error(`buildkite-agent oidc request-token failed: ${error}`);
-        return token;
-      },
-    },
-  );
+  const tokens = await ecrTokens({ ecr, ecrPublic: ecr.length === 0 && plan.ecrPublic, assumeRole: plan.assumeRole }, { env, agent });
   const credential = tokens[key] as Credential;
   await agent.redact(credential.secret);
   writeCredentials(dir, { [key]: credential });

@@ -13,7 +13,7 @@ export interface Credential {
 export type Credentials = Record<string, Credential>;
 
 /** The job's credentials, private (0600) inside its Docker config dir. */
-export function credentialsFile(configDir: string): string {
+function credentialsFile(configDir: string): string {
   return join(configDir, 'buildkit-credentials.json');
 }
 
@@ -32,7 +32,7 @@ export function writeCredentials(configDir: string, update: Credentials): void {
 
 /** Refresh a token this close to its expiry: 5 minutes, or half the life of a short one. */
 export function needsRefresh(credential: Credential, now: number): boolean {
-  if (credential.expiresAt === undefined) return false;
-  const life = credential.expiresAt - (credential.issuedAt ?? credential.expiresAt - 12 * 3600_000);
+  if (credential.expiresAt === undefined || credential.issuedAt === undefined) return false;
+  const life = credential.expiresAt - credential.issuedAt;
   return credential.expiresAt - now < Math.min(5 * 60_000, life / 2);
 }

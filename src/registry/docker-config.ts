@@ -5,7 +5,7 @@ import { LoginPlan, ecrPublicHost } from '../plan/registry-logins';
 import { log } from '../run/log';
 
 /** The name in `credHelpers`: Docker runs `docker-credential-buildkit` (bin/) for these hosts. */
-export const helperName = 'buildkit';
+const helperName = 'buildkit';
 
 /** Where the job's own Docker config lives: inside the state dir, which pre-exit removes. */
 export function dockerConfigDir(stateDir: string): string {
@@ -22,7 +22,7 @@ export function credentialKey(host: string): string {
   return ['docker.io', 'index.docker.io', 'registry-1.docker.io'].includes(host) ? 'https://index.docker.io/v1/' : host;
 }
 
-export function loginHosts(plan: LoginPlan): string[] {
+function loginHosts(plan: LoginPlan): string[] {
   return [...plan.ecr.map((registry) => registry.host), ...(plan.ecrPublic ? [ecrPublicHost] : []), ...plan.static.map((login) => login.registry)];
 }
 

@@ -1,6 +1,7 @@
 import { ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { ECRPUBLICClient, GetAuthorizationTokenCommand as GetPublicAuthorizationTokenCommand } from '@aws-sdk/client-ecr-public';
 import { AssumeRoleCommand, AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import type { AgentClient } from '../agent/buildkite-agent';
 import { AssumeRole } from '../config/registry-auth';
 import { EcrRegistry, LoginPlan, ecrPublicHost } from '../plan/registry-logins';
 import { Credential, Credentials } from './credentials';
@@ -20,8 +21,8 @@ export class EcrLoginError extends Error {}
 
 export interface EcrLoginOptions {
   env: Env;
-  /** `buildkite-agent oidc request-token --audience sts.amazonaws.com`, for assume-role with oidc. */
-  oidcToken: () => Promise<string>;
+  /** For assume-role with oidc: `buildkite-agent oidc request-token --audience sts.amazonaws.com`. */
+  agent: Pick<AgentClient, 'oidcToken'>;
   now?: () => number;
 }
 
@@ -65,9 +66,14 @@ function decode(token: string | undefined, expiresAt: Date | undefined, issuedAt
 async function assumeRole(role: AssumeRole, region: string | undefined, options: EcrLoginOptions, source: string, host: string): Promise<AwsCredentials> {
   const sts = new STSClient({ region: options.env.AWS_REGION ?? options.env.AWS_DEFAULT_REGION ?? region ?? 'us-east-1', maxAttempts });
   const params = { RoleArn: role.roleArn, RoleSessionName: role.sessionName ?? sessionName(options.env), DurationSeconds: role.durationSeconds };
-  const response = role.oidc
-    ? await send(async () => sts.send(new AssumeRoleWithWebIdentityCommand({ ...params, WebIdentityToken: await options.oidcToken() })), host, source)
-    : await send(() => sts.send(new AssumeRoleCommand(params)), host, source);
+  let response;
+  if (role.oidc) {
+    const { token, error } = await options.agent.oidcToken('sts.amazonaws.com');
+    if (token === undefined) throw new EcrLoginError(`cannot log in to ${host} with ${source}: buildkite-agent oidc request-token failed: ${error}`);
+    response = await send(() => sts.send(new AssumeRoleWithWebIdentityCommand({ ...params, WebIdentityToken: token })), host, source);
+  } else {
+    response = await send(() => sts.send(new AssumeRoleCommand(params)), host, source);
+  }
   const c = response.Credentials;
   if (!c?.AccessKeyId || !c.SecretAccessKey) throw new EcrLoginError(`cannot log in to ${host} with ${source}: STS returned no credentials`);
   return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken };

@@ -15,9 +15,7 @@ import { log } from './log';
 import { lookUpTools, probeFacts } from './probes';
 import { prepareSecrets, removeSecretFiles } from './secrets';
 import { logIn } from './registry-login';
-import { pluginDir } from './plugin-dir';
-import { logsIn } from '../plan/registry-logins';
-import { dockerConfigDir, jobDockerConfig } from '../registry/docker-config';
+import { useJobDockerConfig } from './job-docker-config';
 import { Facts } from '../engines/engine';
 import { registryHint } from '../engines/registry-hints';
 import { Runtime, processRuntime } from './runtime';
@@ -51,12 +49,7 @@ export async function runBuildJob(config: Config, configNotices: string[], env: 
   }
 
   createStateDir(stateDir);
-  if (logsIn(plan.logins) && env.DOCKER_CONFIG !== dockerConfigDir(stateDir)) {
-    // The environment hook ran in another container (or not at all): point this one at the job's config.
-    const dockerConfig = jobDockerConfig(stateDir, plan.logins, env, pluginDir());
-    Object.assign(env, dockerConfig);
-    writeExports(dockerConfig, env);
-  }
+  useJobDockerConfig(plan.logins, env, stateDir);
   let built: Built;
   try {
     await prepareSecrets(config, plan.request, env, stateDir, runtime);

@@ -1,11 +1,12 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { redactAll } from '../agent/buildkite-agent';
 import { inCheckout } from '../plan/build-request';
 import { LoginPlan, logsIn } from '../plan/registry-logins';
 import { Credentials, writeCredentials } from '../registry/credentials';
-import { createDockerConfig, credentialKey, dockerConfigDir } from '../registry/docker-config';
+import { credentialKey, dockerConfigDir } from '../registry/docker-config';
 import { UserError } from './hook-main';
 import { log } from './log';
 import { Runtime } from './runtime';
+import { readSourceFile } from './source-file';
 
 type Env = NodeJS.ProcessEnv;
 
@@ -16,20 +17,16 @@ type Env = NodeJS.ProcessEnv;
  */
 export async function logIn(plan: LoginPlan, env: Env, stateDir: string, runtime: Runtime): Promise<void> {
   if (!logsIn(plan)) return;
-  const dir = dockerConfigDir(stateDir);
-  // The environment hook made it; a job whose environment hook ran elsewhere gets it now.
-  if (!existsSync(`${dir}/config.json`)) createDockerConfig(stateDir, plan, env);
   const credentials: Credentials = staticCredentials(plan, env);
   if (plan.ecr.length > 0 || plan.ecrPublic) Object.assign(credentials, await ecrCredentials(plan, env, runtime));
-  const secrets = [...new Set(Object.values(credentials).map((c) => c.secret))];
-  const redacted = await Promise.all(secrets.map((secret) => runtime.agent.redact(secret)));
-  if (redacted.some((ok) => !ok))
-    log.warn(
-      'buildkite-agent redactor add failed (it needs agent >= 3.66): registry tokens are not masked in the job log; the plugin itself never prints them',
-    );
+  await redactAll(
+    runtime.agent,
+    Object.values(credentials).map((c) => c.secret),
+    'registry tokens and passwords',
+  );
+  const dir = dockerConfigDir(stateDir);
   writeCredentials(dir, Object.fromEntries(Object.entries(credentials).map(([host, credential]) => [credentialKey(host), credential])));
-  const hosts = Object.keys(credentials);
-  log.info(`buildkit: logged in to ${hosts.join(', ')} (credential helper docker-credential-buildkit, DOCKER_CONFIG=${dir})`);
+  log.info(`buildkit: logged in to ${Object.keys(credentials).join(', ')} (credential helper docker-credential-buildkit, DOCKER_CONFIG=${dir})`);
 }
 
 function staticCredentials(plan: LoginPlan, env: Env): Credentials {
@@ -37,17 +34,16 @@ function staticCredentials(plan: LoginPlan, env: Env): Credentials {
   const credentials: Credentials = {};
   for (const [i, login] of plan.static.entries()) {
     const at = `login[${i}] (${login.registry})`;
-    let secret: string | undefined;
-    if (login.passwordEnv !== undefined) {
-      secret = env[login.passwordEnv];
-      if (!secret) problems.push(`${at}: the job variable ${login.passwordEnv} is not set`);
-    } else {
-      const path = inCheckout(login.passwordFile as string, env);
-      if (!existsSync(path) || !statSync(path).isFile()) problems.push(`${at}: the password file ${path} does not exist`);
-      else secret = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
-      if (secret === '') problems.push(`${at}: the password file ${path} is empty`);
-    }
-    if (secret) credentials[login.registry] = { username: login.username, secret };
+    const read =
+      login.passwordEnv !== undefined
+        ? env[login.passwordEnv]
+          ? { value: env[login.passwordEnv] as string }
+          : { problem: `the job variable ${login.passwordEnv} is not set` }
+        : readSourceFile(inCheckout(login.passwordFile as string, env), 'the password file');
+    const secret = 'value' in read ? read.value.replace(/\r?\n$/, '') : '';
+    if ('problem' in read) problems.push(`${at}: ${read.problem}`);
+    else if (secret === '') problems.push(`${at}: the password is empty`);
+    else credentials[login.registry] = { username: login.username, secret };
   }
   if (problems.length > 0) throw new UserError('a registry password is missing:', problems);
   return credentials;
@@ -57,15 +53,9 @@ async function ecrCredentials(plan: LoginPlan, env: Env, runtime: Runtime): Prom
   // A bundle of its own: only a job that logs in to ECR pays the AWS SDK's start-up.
   const { ecrTokens, EcrLoginError } = await import('../registry/ecr-login');
   try {
-    return await ecrTokens(plan, { env, oidcToken: () => oidcToken(runtime) });
+    return await ecrTokens(plan, { env, agent: runtime.agent });
   } catch (error) {
     if (error instanceof EcrLoginError) throw new UserError(`ecr: ${error.message}`);
     throw error;
   }
-}
-
-async function oidcToken(runtime: Runtime): Promise<string> {
-  const { token, error } = await runtime.agent.oidcToken('sts.amazonaws.com');
-  if (token === undefined) throw new UserError(`ecr.assume-role.oidc: buildkite-agent oidc request-token failed: ${error}`);
-  return token;
 }

@@ -1,9 +1,10 @@
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { redactAll } from '../agent/buildkite-agent';
 import { Config, SecretSource } from '../config/types';
 import { BuildRequest, secretFile } from '../plan/build-request';
 import { UserError } from './hook-main';
-import { log } from './log';
 import { Runtime } from './runtime';
+import { readSourceFile } from './source-file';
 
 interface SecretValue {
   id: string;
@@ -27,7 +28,13 @@ export async function prepareSecrets(config: Config, request: BuildRequest, env:
   problems.push(...sshProblems(config, request, env));
   if (problems.length > 0) throw new UserError('a build secret or SSH source is missing:', problems);
 
-  await redact(values, runtime);
+  // `buildkite-agent secret get` has registered its values already.
+  const fromAgent = new Set(config.secrets.flatMap((secret) => ('buildkiteSecret' in secret ? [secret.id] : [])));
+  await redactAll(
+    runtime.agent,
+    values.filter((v) => !fromAgent.has(v.id)).map((v) => v.value),
+    'secret values',
+  );
   refuseSecretBuildArgs(request, values);
   for (const secret of config.secrets) {
     if (!('buildkiteSecret' in secret)) continue;
@@ -54,14 +61,7 @@ async function readSecret(
   }
   if ('file' in secret) {
     const src = request.secrets.find((s) => s.id === secret.id);
-    const path = src && 'src' in src ? src.src : secret.file;
-    if (!existsSync(path)) return { problem: `the file ${path} does not exist` };
-    if (!statSync(path).isFile()) return { problem: `${path} is not a file` };
-    try {
-      return { value: readFileSync(path, 'utf8') };
-    } catch (error) {
-      return { problem: `the file ${path} cannot be read (${(error as NodeJS.ErrnoException).code})` };
-    }
+    return readSourceFile(src && 'src' in src ? src.src : secret.file);
   }
   const { value, error } = await runtime.agent.secret(secret.buildkiteSecret);
   return value === undefined ? { problem: `buildkite-agent secret get ${secret.buildkiteSecret} failed: ${error}` } : { value };
@@ -80,16 +80,6 @@ function sshProblems(config: Config, request: BuildRequest, env: NodeJS.ProcessE
     }
     return existsSync(socket) ? [] : [`${at}: SSH_AUTH_SOCK is ${socket}, which does not exist: is the SSH agent running?`];
   });
-}
-
-/** Registers every value with the agent's redactor before anything could print it. */
-async function redact(values: SecretValue[], runtime: Runtime): Promise<void> {
-  const nonEmpty = values.filter((v) => v.value.trim() !== '');
-  if (nonEmpty.length === 0) return;
-  const results = await Promise.all(nonEmpty.map((v) => runtime.agent.redact(v.value)));
-  if (results.some((ok) => !ok)) {
-    log.warn('buildkite-agent redactor add failed (it needs agent >= 3.66): secret values are not masked in the job log; the plugin itself never prints them');
-  }
 }
 
 /** A build-arg whose value is a secret's would put the secret in the image history. */

@@ -267,17 +267,12 @@ describe('logIn in the command hook: login passwords', () => {
     writeFileSync(join(checkout, 'quay-password'), 'file-password\n');
     const fake = fakeRuntime();
     const env = { HOME: scratchDir('home-'), BUILDKITE_BUILD_CHECKOUT_PATH: checkout, GHCR_TOKEN: 'env-password' };
-    const { log } = await captureLog(() =>
-      logIn(
-        plan([
-          { registry: 'ghcr.io', username: 'bot', passwordEnv: 'GHCR_TOKEN' },
-          { registry: 'quay.io', username: 'robot', passwordFile: 'quay-password' },
-        ]),
-        env,
-        stateDir,
-        fake.runtime,
-      ),
-    );
+    const logins = plan([
+      { registry: 'ghcr.io', username: 'bot', passwordEnv: 'GHCR_TOKEN' },
+      { registry: 'quay.io', username: 'robot', passwordFile: 'quay-password' },
+    ]);
+    createDockerConfig(stateDir, logins, env);
+    const { log } = await captureLog(() => logIn(logins, env, stateDir, fake.runtime));
     expect(readCredentials(join(stateDir, 'docker-config'))).toEqual({
       'ghcr.io': { username: 'bot', secret: 'env-password' },
       'quay.io': { username: 'robot', secret: 'file-password' },
