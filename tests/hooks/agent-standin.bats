@@ -29,11 +29,26 @@ setup() {
   assert_equal "$stderr" $'fatal: Failed to fetch some secrets:\n - secret nope: not found'
 }
 
-@test "secret get refuses extra arguments and bad keys" {
-  run "$AGENT" secret get a b
+@test "secret get: several keys or --format json print JSON, --format env shell lines; every value is redacted unless --skip-redaction" {
+  printf 'b1' >"$BUILDKITE_LOCAL_AGENT_DIR/secrets/other"
+  run --separate-stderr "$AGENT" secret get deploy_key OTHER
+  assert_success
+  assert_equal "$output" '{"deploy_key":"line one\nline two","OTHER":"b1"}'
+  run --separate-stderr "$AGENT" secret get --format=env other
+  assert_equal "$output" "OTHER='b1'"
+  assert_equal "$(wc -l <"$BUILDKITE_LOCAL_AGENT_DIR/redactions")" 3
+  run "$AGENT" secret get --skip-redaction --job job-1 other
+  assert_success
+  assert_equal "$(wc -l <"$BUILDKITE_LOCAL_AGENT_DIR/redactions")" 3
+}
+
+@test "secret get refuses what the agent refuses: no key, an unknown format or flag" {
+  run "$AGENT" secret get
   assert_failure 64
-  assert_output --partial "usage: secret get KEY"
-  run "$AGENT" secret get ../deploy_key
+  assert_output --partial "at least one secret key must be provided"
+  run "$AGENT" secret get --format yaml deploy_key
+  assert_failure 64
+  run "$AGENT" secret get --verbose deploy_key
   assert_failure 64
 }
 
@@ -45,10 +60,31 @@ setup() {
   assert_failure
 }
 
-@test "redactor add refuses a value on argv and an empty value" {
-  run "$AGENT" redactor add hunter2
+@test "redactor add reads a FILE argument, and each value of a JSON object with --format json" {
+  printf 'from-file\n' >"$BATS_TEST_TMPDIR/value"
+  run "$AGENT" redactor add "$BATS_TEST_TMPDIR/value"
+  assert_success
+  run bash -c "echo '{\"a\":\"one\",\"b\":\"two\"}' | '$AGENT' redactor add --format json"
+  assert_success
+  assert_equal "$(cat "$BUILDKITE_LOCAL_AGENT_DIR/redactions")" "$(for v in from-file one two; do printf %s "$v" | sha256sum | cut -d' ' -f1; done)"
+}
+
+@test "redactor add refuses an unknown format and an empty value" {
+  run bash -c "echo x | '$AGENT' redactor add --format yaml"
   assert_failure 64
   run bash -c "printf ' \n' | '$AGENT' redactor add"
   assert_failure 64
   assert_output --partial "an empty value"
+}
+
+@test "oidc request-token: --audience in both flag forms, or the agent's default audience; a bad --lifetime is refused" {
+  run "$AGENT" oidc request-token --audience=sts.amazonaws.com --lifetime 300 --claim organization_id
+  assert_success
+  run "$AGENT" oidc request-token
+  assert_success
+  assert_equal "$(cat "$BUILDKITE_LOCAL_AGENT_DIR/oidc-requests")" $'sts.amazonaws.com\nhttps://buildkite.com/local'
+  run "$AGENT" oidc request-token --lifetime -1
+  assert_failure 64
+  run "$AGENT" oidc request-token --scope x
+  assert_failure 64
 }
