@@ -35,10 +35,15 @@ k8s='"image":"registry.example.com/app","tags":["1"],"push":true,"oci-labels":fa
   assert_output --partial 'strconv.Atoi: parsing "soon": invalid syntax'
   run -1 "$BATS_TEST_TMPDIR/bin/docker" buildx create --name k --driver kubernetes --driver-opt timeout=5m
   assert_output --partial "invalid driver option timeout for driver kubernetes"
+  run -1 "$BATS_TEST_TMPDIR/bin/docker" buildx create --name k --driver kubernetes --driver-opt requests.ephemeral-storage=1Gi
+  assert_output --partial "invalid driver option requests.ephemeral-storage for driver kubernetes"
   run -0 "$BATS_TEST_TMPDIR/bin/docker" buildx create --name k --driver kubernetes --driver-opt '"nodeselector=a=b,c=d"' --bootstrap
   run -0 "$BATS_TEST_TMPDIR/bin/docker" buildx create --name k --append --driver kubernetes --platform linux/arm64 --bootstrap
   run standin_builders
   assert_output "k"
+  run -0 "$BATS_TEST_TMPDIR/bin/docker" buildx create --name d --driver docker-container
+  run -1 "$BATS_TEST_TMPDIR/bin/docker" buildx create --name d --append --driver kubernetes
+  assert_output --partial 'existing instance for "d" but has mismatched driver "docker-container"'
 }
 
 @test "a per-job kubernetes builder: created with the options, built on, removed by pre-exit" {
