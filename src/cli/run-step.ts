@@ -85,28 +85,35 @@ export async function runStep(options: RunStepOptions): Promise<StepResult> {
   process.on('SIGINT', cancel);
   process.on('SIGTERM', cancel);
 
-  if (options.kubernetes) {
-    const checkoutContainer = { ...env, BUILDKITE_BOOTSTRAP_PHASES: 'plugin,checkout', PATH: options.kubernetes.checkoutPath };
-    const started = Date.now();
-    const outcome = await runHook(join(options.pluginDir, 'hooks', 'environment'), checkoutContainer, checkout).done;
-    hookMs['checkout container: environment'] = Date.now() - started;
-    code = outcome.code;
-    env = { ...env, BUILDKITE_BOOTSTRAP_PHASES: 'plugin,command' };
-  }
-  for (const hook of ['environment', 'command', 'pre-exit']) {
-    const always = hook === 'pre-exit';
+  // agent-stack-k8s runs the environment hook in a checkout container first, whose
+  // environment is not passed on; the command container then runs every hook.
+  const phases: Array<{ label: string; hook: string; container?: Env }> = [
+    ...(options.kubernetes
+      ? [
+          {
+            label: 'checkout container: environment',
+            hook: 'environment',
+            container: { BUILDKITE_BOOTSTRAP_PHASES: 'plugin,checkout', PATH: options.kubernetes.checkoutPath },
+          },
+        ]
+      : []),
+    ...['environment', 'command', 'pre-exit'].map((hook) => ({ label: hook, hook })),
+  ];
+  if (options.kubernetes) env = { ...env, BUILDKITE_BOOTSTRAP_PHASES: 'plugin,command' };
+  for (const phase of phases) {
+    const always = phase.hook === 'pre-exit';
     if (!always && (code !== 0 || cancelled)) continue;
-    const path = join(options.pluginDir, 'hooks', hook);
+    const path = join(options.pluginDir, 'hooks', phase.hook);
     if (!existsSync(path)) continue;
     // As the agent's executor does for the hooks that run after a cancel.
     if (cancelled) env = { ...env, BUILDKITE_JOB_CANCELLED: 'true' };
     const started = Date.now();
-    current = runHook(path, env, checkout);
+    current = runHook(path, { ...env, ...phase.container }, checkout);
     const outcome = await current.done;
     current = undefined;
-    hookMs[hook] = Date.now() - started;
-    env = outcome.env;
-    if (outcome.exitedEarly) process.stderr.write(`buildkit-local: hook ${hook} exited early; its exports are lost\n`);
+    hookMs[phase.label] = Date.now() - started;
+    if (!phase.container) env = outcome.env;
+    if (outcome.exitedEarly) process.stderr.write(`buildkit-local: hook ${phase.label} exited early; its exports are lost\n`);
     if (outcome.code !== 0 && code === 0) code = outcome.code;
     if (cancelled && code === 0) code = 143;
   }
