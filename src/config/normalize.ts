@@ -51,14 +51,11 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
     target: raw.target as string | undefined,
     buildArgs: keyValues(raw['build-args'], 'build-args', true, maps),
     secrets: secretSources(raw.secrets, errors),
-    allowBuildArgs: list(raw['allow-build-args']),
     ssh: sshEntries(raw.ssh, errors),
     ecr: ecrSettings(raw.ecr, errors),
     login: registryLogins(raw.login, errors),
     labels: keyValues(raw.labels, 'labels', false, maps),
     network: raw.network as string | undefined,
-    image,
-    tags,
     refs: images.refs,
     push: raw.push as boolean,
     noCache: raw['no-cache'] as boolean,
@@ -82,7 +79,7 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
     builder: builder((raw.builder ?? {}) as Raw, errors),
     bake: raw.bake === undefined ? undefined : bake(raw.bake as Raw),
   };
-  errors.push(...secretLookingBuildArgs(config.buildArgs, config.allowBuildArgs));
+  errors.push(...secretLookingBuildArgs(config.buildArgs, list(raw['allow-build-args'])));
   if (config.bake && (config.secrets.length > 0 || config.ssh.length > 0)) {
     errors.push(`${config.secrets.length > 0 ? 'secrets' : 'ssh'}: with bake, declare secrets and ssh in the bake file (secret = [...], ssh = [...])`);
   }

@@ -68,14 +68,11 @@ export interface Config {
   target?: string;
   buildArgs: KeyValue[];
   secrets: SecretSource[];
-  allowBuildArgs: string[];
   ssh: SshEntry[];
   ecr: EcrSettings;
   login: RegistryLogin[];
   labels: KeyValue[];
   network?: string;
-  image?: string;
-  tags: string[];
   /** `image` and `tags` resolved once into full references. */
   refs: string[];
   push: boolean;

@@ -17,12 +17,10 @@ const defaults = {
   context: '.',
   buildArgs: [],
   secrets: [],
-  allowBuildArgs: [],
   ssh: [],
   ecr: { mode: 'auto', accountIds: [], public: false },
   login: [],
   labels: [],
-  tags: [],
   refs: [],
   push: false,
   noCache: false,
@@ -98,7 +96,7 @@ describe('loadConfig: JSON and flattened forms agree', () => {
     'flattened variables of %s are found',
     (key) => {
       const result = load({ target: 'runtime', tags: ['r/a:1'] }, 'flattened', key);
-      expect(result).toEqual({ ok: true, source: 'flattened', notices: [], config: { ...defaults, target: 'runtime', tags: ['r/a:1'], refs: ['r/a:1'] } });
+      expect(result).toEqual({ ok: true, source: 'flattened', notices: [], config: { ...defaults, target: 'runtime', refs: ['r/a:1'] } });
     },
   );
 
@@ -131,7 +129,7 @@ describe('loadConfig: JSON and flattened forms agree', () => {
 
   test('a string list is split on commas', () => {
     const result = load({ image: 'r/a', tags: 'one, two' }, 'json');
-    expect(result.ok && result.config.tags).toEqual(['one', 'two']);
+    expect(result.ok && result.config.refs).toEqual(['r/a:one', 'r/a:two']);
   });
 });
 
