@@ -32,15 +32,17 @@ const hookEnv = {
   BUILDKITE_PLUGIN_NAME: 'BUILDKIT',
   BUILDKITE_PLUGIN_CONFIGURATION: JSON.stringify({ image: '127.0.0.1:5000/hello', tags: ['1', 'latest'], push: true, 'build-args': { A: '1' } }),
 };
-const nodeBaseline = (() => {
+// Median wall time of `node ARGS...`.
+function timeNode(args) {
   const times = [];
   for (let i = 0; i < runs; i++) {
     const started = process.hrtime.bigint();
-    execFileSync('node', ['-e', '0']);
+    execFileSync('node', args);
     times.push(Number(process.hrtime.bigint() - started) / 1e6);
   }
   return median(times);
-})();
+}
+const nodeBaseline = timeNode(['-e', '0']);
 const environmentMs = timeHook('environment', hookEnv);
 // With an ECR image: the job's own Docker config is made (the AWS SDK is not loaded here).
 const ecrHookEnv = {
@@ -52,15 +54,7 @@ const environmentEcrMs = timeHook('environment', ecrHookEnv, () =>
   rmSync(join(work, `buildkite-plugin-buildkit-${process.getuid()}`), { recursive: true, force: true }),
 );
 // What a job that logs in to ECR pays once, in the command hook: loading dist/ecr.js (the AWS SDK).
-const ecrLoadMs = (() => {
-  const times = [];
-  for (let i = 0; i < runs; i++) {
-    const started = process.hrtime.bigint();
-    execFileSync('node', ['-e', `require(${JSON.stringify(join(root, 'dist', 'ecr.js'))})`]);
-    times.push(Number(process.hrtime.bigint() - started) / 1e6);
-  }
-  return median(times) - nodeBaseline;
-})();
+const ecrLoadMs = timeNode(['-e', `require(${JSON.stringify(join(root, 'dist', 'ecr.js'))})`]) - nodeBaseline;
 // pre-exit as it runs after the environment hook: the state dir exported, nothing registered.
 const stateDir = join(work, `buildkite-plugin-buildkit-${process.getuid()}`, 'bench');
 const preExitMs = timeHook('pre-exit', { ...hookEnv, BUILDKIT_PLUGIN_STATE_DIR: stateDir }, () => mkdirSync(stateDir, { recursive: true, mode: 0o700 }));

@@ -3,7 +3,7 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renam
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { manifestTypes } from './support';
+import { manifestTypes } from './media-types';
 
 /**
  * A real registry (distribution, TLS + htpasswd) that answers under an ECR host name, so image

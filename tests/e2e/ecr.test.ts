@@ -1,14 +1,12 @@
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Daemon, buildkitBinDir, startBuildkitd, withBuildctl } from './buildkitd';
+import { Daemon, describeWithBuildkitd, startBuildkitd, withBuildctl } from './buildkitd';
 import { EcrEndpoint, startEcrEndpoint } from './ecr-endpoint';
 import { EcrRegistry, describeWithEcrRegistry, ecrHost, ecrManifest, startEcrRegistry } from './ecr-registry';
-import { StepRun, checkout, expectSuccess, runPipelineStep, scratchDir } from './support';
+import { StepRun, checkout, expectSuccess, runPipelineStep, scratchDir, sha256 } from './support';
 
 jest.setTimeout(120_000);
 
-const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 /** The step command records the Docker config it was given and its environment. */
 const recordEnv = 'printf "%s" "$$DOCKER_CONFIG" > docker-config-used && env > step-env';
 
@@ -192,7 +190,7 @@ describeWithEcrRegistry('Amazon ECR login: the real AWS SDK, a local ECR/STS end
     expect(run.result.redactions).toContain(sha256(password));
   });
 
-  (buildkitBinDir ? describe : describe.skip)('on a remote buildkitd through buildctl', () => {
+  describeWithBuildkitd('on a remote buildkitd through buildctl', () => {
     let daemon: Daemon;
     beforeAll(async () => {
       daemon = await startBuildkitd(undefined, { registryCa: { host: ecrHost, caFile: registry.caFile } });

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { daemonlessTempDirs } from './buildkitd';
 import { Manifest, registryBlob, registryManifest, root, scratchDir } from './support';
 
 /**
@@ -120,7 +121,7 @@ export function census(): Census {
     processes,
     builders: lines(['buildx', 'ls', '--format', '{{.Name}}']),
     containers: lines(['ps', '-a', '--format', '{{.Names}}']),
-    daemonlessTemp: readdirSync('/tmp').filter((name) => name.startsWith('buildctl-daemonless.')),
+    daemonlessTemp: daemonlessTempDirs(),
   };
 }
 

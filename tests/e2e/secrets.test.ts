@@ -1,10 +1,9 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Daemon, daemonless, describeWithBuildkitd, pathWithoutDocker, startBuildkitd, withBuildctl } from './buildkitd';
 import { census, filesUnder, findLeaks, imageBlobs, leftovers, newSecretValues, secretsCheckout, secretsStep } from './secrets-audit';
-import { expectSuccess, fileInImage, platformManifests, registryManifest, runPipelineStep, scratchDir, testRegistry } from './support';
+import { expectSuccess, fileInImage, platformManifests, registryManifest, runPipelineStep, scratchDir, sha256, testRegistry } from './support';
 
 /** Cancellations per engine: 1 in the suite, 20 from scripts/secrets-audit.sh. */
 const rounds = Number(process.env.SECRETS_AUDIT_ROUNDS ?? 1);
@@ -20,8 +19,6 @@ interface Engine {
   /** Its state on disk, searched for the secret values too. */
   stateRoot?: () => string;
 }
-
-const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 
 function secretsSuite(engine: Engine): void {
   const registry = testRegistry();

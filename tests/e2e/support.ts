@@ -5,9 +5,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { scratchDir } from '../support/scratch';
 import { defined } from '../support/defined';
+import { manifestTypes } from './media-types';
 
 export const root = resolve(__dirname, '..', '..');
 export { scratchDir };
+
+/** sha256 (hex) of a value, as the buildkite-agent stand-in records redactions. */
+export const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 
 /** The registry started by scripts/with-engine.sh; the e2e suite runs only under it. */
 export function testRegistry(): string {
@@ -87,14 +91,6 @@ export async function runPipelineStep(
     });
   });
 }
-
-/** Every manifest type a registry may serve, for the Accept header. */
-export const manifestTypes = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-].join(', ');
 
 /** What the registry serves for repo:tag: its digest and the image config (labels, ...). */
 export async function registryImage(

@@ -152,9 +152,14 @@ STUB
 }
 
 @test "environment hook exports BUILDKIT_HOST of a remote builder, the first in route order" {
-  export BUILDKITE_PLUGIN_CONFIGURATION='{"builder":{"endpoint":"tcp://builder-1.internal:1234","client":"buildctl"}}'
+  # Rendezvous hashing ranks builder-2 first for route key "a" and builder-1 first for "b".
+  endpoints='["tcp://builder-1.internal:1234","tcp://builder-2.internal:1234"]'
+  export BUILDKITE_PLUGIN_CONFIGURATION='{"builder":{"endpoint":'"$endpoints"',"route-key":"a","client":"buildctl"}}'
   run agent_hook environment
   assert_success
+  assert_equal "$(after_env BUILDKIT_HOST)" "tcp://builder-2.internal:1234"
+  export BUILDKITE_PLUGIN_CONFIGURATION='{"builder":{"endpoint":'"$endpoints"',"route-key":"b","client":"buildctl"}}'
+  run agent_hook environment
   assert_equal "$(after_env BUILDKIT_HOST)" "tcp://builder-1.internal:1234"
 }
 

@@ -94,6 +94,8 @@ describe('runBuildJob in-process: remote builders', () => {
 
   test('the same minor version: no warning', async () => {
     const job = await commandHook(remoteConfig, daemonSays('v0.13.1'));
+    expect(job.code).toBe(0);
+    expect(job.metaData['buildkit.app.builder']).toBe('kube-pod://buildkitd-0');
     expect(job.log).not.toContain('differ in minor version');
   });
 

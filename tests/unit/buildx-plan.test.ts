@@ -187,10 +187,6 @@ describe('docker buildx build argv, option by option', () => {
     expect(planFor({ image: 'r/app', tags: ['feature/x'] }).notices).toEqual(['tags[0]: "feature/x" is not a valid tag; using "feature-x"']);
   });
 
-  test('no docker CLI: a clear error', () => {
-    expect(() => planFor({}, {}, { dockerCli: false })).toThrow(/no BuildKit engine found: the docker CLI is not on PATH/);
-  });
-
   test('a pushing output counts as a push (for retries and the report)', () => {
     expect(planFor({ image: 'r/a', outputs: ['type=image,push=true'] }).request.pushes).toBe(true);
     expect(planFor({ image: 'r/a', outputs: ['type=registry'] }).request.pushes).toBe(true);
@@ -275,12 +271,6 @@ describe('builder choice by image store', () => {
     expect(planFor({ provenance: 'mode=max' }, jobEnv, { imageStore: 'classic' as const }).engine.name).toBe('docker-container');
     expect(planFor({ sbom: true, load: true }, jobEnv, { imageStore: 'classic' as const }).engine.name).toBe('docker');
     expect(planFor({ provenance: false }, jobEnv, { imageStore: 'classic' as const }).engine.name).toBe('docker');
-  });
-
-  test('driver: docker on a classic store refuses a multi-platform build and names both fixes', () => {
-    expect(() => planFor({ platforms: 'linux/amd64,linux/arm64', builder: { driver: 'docker' } }, jobEnv, { imageStore: 'classic' as const })).toThrow(
-      /classic image store cannot do a multi-platform build\. Either enable the containerd image store .*containerd-snapshotter.* or let the plugin use a per-job builder \(builder.driver: auto or docker-container\)/,
-    );
   });
 
   test('driver: docker-container with every option, kept', () => {
