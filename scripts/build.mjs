@@ -35,7 +35,7 @@ entries.push({ in: 'src/registry/credential-helper-main.ts', out: 'credential-he
 const ecrApart = {
   name: 'ecr-apart',
   setup(b) {
-    b.onResolve({ filter: /\/ecr-login$/ }, () => ({ path: './ecr.js', external: true }));
+    b.onResolve({ filter: /\/registry\/ecr$|^\.\/ecr$/ }, () => ({ path: './ecr.js', external: true }));
   },
 };
 
@@ -52,4 +52,4 @@ const common = {
 };
 
 await build({ ...common, entryPoints: entries, plugins: [pluginYml, ecrApart] });
-await build({ ...common, entryPoints: [{ in: 'src/registry/ecr-login.ts', out: 'ecr' }] });
+await build({ ...common, entryPoints: [{ in: 'src/registry/ecr.ts', out: 'ecr' }] });

@@ -1,3 +1,5 @@
+import { goDuration } from './duration';
+
 /**
  * buildx's kubernetes driver options, as its factory reads them, with the buildx release
  * that brought each one and a check of its value (what buildx would refuse at create).
@@ -9,7 +11,7 @@ const integer: Check = (v) => (/^[1-9]\d*$/.test(v) ? undefined : 'expected a wh
 const quantity: Check = (v) => (/^\d+(\.\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/.test(v) ? undefined : 'expected a Kubernetes quantity such as 500m, 2, 4Gi');
 const pairs: Check = (v) =>
   v.split(',').every((kv) => kv.split('=').length === 2 && !kv.startsWith('=')) ? undefined : 'expected key=value pairs separated by commas';
-const duration: Check = (v) => (/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(v) ? undefined : 'expected a duration such as 120s or 5m');
+const duration: Check = (v) => (goDuration.test(v) ? undefined : 'expected a duration such as 120s or 5m');
 const anything: Check = () => undefined;
 const tolerationKeys = ['key', 'operator', 'value', 'effect', 'tolerationSeconds'];
 const tolerations: Check = (v) => {

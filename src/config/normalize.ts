@@ -4,6 +4,7 @@ import { resolveImageRefs } from './image-refs';
 import { kubernetesDriverOptErrors } from './kubernetes-driver-opts';
 import { lines, list } from './list';
 import { ecrSettings, registryLogins } from './registry-auth';
+import { scanSettings } from './scan';
 import { secretLookingBuildArgs, secretSources, sshEntries } from './secrets';
 import { Attestation, BakeConfig, BuilderConfig, BuilderDriver, Config, KeyValue, Progress, TlsConfig } from './types';
 
@@ -54,6 +55,7 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
     ssh: sshEntries(raw.ssh, errors),
     ecr: ecrSettings(raw.ecr, errors),
     login: registryLogins(raw.login, errors),
+    scan: scanSettings(raw.scan, errors),
     labels: keyValues(raw.labels, 'labels', false, maps),
     network: raw.network as string | undefined,
     refs: images.refs,

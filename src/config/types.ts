@@ -1,4 +1,5 @@
 import { EcrSettings, RegistryLogin } from './registry-auth';
+import { ScanConfig } from './scan';
 import { ExporterSpec, Field } from './exporter';
 
 export type Progress = 'auto' | 'plain' | 'tty' | 'quiet' | 'rawjson';
@@ -71,6 +72,7 @@ export interface Config {
   ssh: SshEntry[];
   ecr: EcrSettings;
   login: RegistryLogin[];
+  scan?: ScanConfig;
   labels: KeyValue[];
   network?: string;
   /** `image` and `tags` resolved once into full references. */

@@ -1,4 +1,5 @@
 import { writeCsvRecord } from '../config/csv';
+import { goDurationSeconds } from '../config/duration';
 import { BuilderConfig } from '../config/types';
 import { Step } from '../plan/step';
 import { versionMatters } from '../plan/version-gates';
@@ -192,10 +193,4 @@ function readinessMs(opts: string[]): number {
     .pop()
     ?.slice('timeout='.length);
   return ((timeout ? goDurationSeconds(timeout) : 150) + 30) * 1000;
-}
-
-/** `1m30s` → 90. */
-function goDurationSeconds(duration: string): number {
-  const unit: Record<string, number> = { ns: 1e-9, us: 1e-6, µs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
-  return [...duration.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)].reduce((sum, [, n, u]) => sum + Number(n) * (unit[u ?? 's'] ?? 1), 0);
 }

@@ -4,6 +4,7 @@ import { Engine, Facts } from '../engines/engine';
 import { BuildRequest, PlannedRequest } from './build-request';
 import { PlanError } from './plan-error';
 import { LoginPlan, planLogins } from './registry-logins';
+import { ScanPlan, planScan } from './scan-plan';
 import { CleanupStep, Step } from './step';
 
 type Env = Record<string, string | undefined>;
@@ -29,6 +30,8 @@ export interface Plan {
   buildkitVersion?: string;
   /** The registries the job logs in to. */
   logins: LoginPlan;
+  /** The scan after the build, when asked for. */
+  scan?: ScanPlan;
   notices: string[];
 }
 
@@ -37,7 +40,10 @@ export function planJob(config: Config, planned: PlannedRequest, env: Env, facts
   const { request } = planned;
   const notices = [...planned.notices];
   const logins = planLogins(config, request, env);
-  if (logins.errors.length > 0) throw new PlanError(logins.errors.join('\n'));
+  const scan = planScan(config, request, logins.plan);
+  const errors = [...logins.errors, ...scan.errors];
+  if (errors.length > 0) throw new PlanError(errors.join('\n'));
+  notices.push(...scan.notices);
   const input = { config, request, env };
   const choice = chooseEngine(input, facts);
   if (choice.notice) notices.push(choice.notice);
@@ -55,6 +61,7 @@ export function planJob(config: Config, planned: PlannedRequest, env: Env, facts
     cleanups: [...setup, build].flatMap((step) => (step.cleanup ? [step.cleanup] : [])),
     buildkitVersion: choice.engine.buildkitVersion(facts),
     logins: logins.plan,
+    scan: scan.plan,
     notices,
   };
 }

@@ -34,7 +34,7 @@ export function registryHostOf(ref: string): string {
 }
 
 /** The image names the build pushes or pulls by name: refs, and `name=` of image outputs. */
-function namedImages(request: BuildRequest): string[] {
+export function namedImages(request: BuildRequest): string[] {
   return [...request.refs, ...request.outputs.flatMap((output) => output.names)].map((name) => name.trim()).filter(Boolean);
 }
 

@@ -34,7 +34,7 @@ export async function credentialHelper(
 async function refresh(dir: string, key: string, env: NodeJS.ProcessEnv): Promise<Credential> {
   const plan = JSON.parse(readFileSync(loginPlanFile(dir), 'utf8')) as LoginPlan;
   const { agent } = processRuntime();
-  const { ecrTokens } = await import('./ecr-login');
+  const { ecrTokens } = await import('./ecr');
   const ecr = plan.ecr.filter((registry) => registry.host === key);
   const tokens = await ecrTokens({ ecr, ecrPublic: ecr.length === 0 && plan.ecrPublic, assumeRole: plan.assumeRole }, { env, agent });
   const credential = tokens[key] as Credential;

@@ -15,7 +15,7 @@ type Env = Record<string, string | undefined>;
 type AwsCredentials = { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 
 /** The SDK retries throttling and transient errors itself, with jittered exponential backoff. */
-const maxAttempts = 6;
+export const maxAttempts = 6;
 
 export class EcrLoginError extends Error {}
 
@@ -29,9 +29,7 @@ export interface EcrLoginOptions {
 /** A token for every ECR registry of the plan (one GetAuthorizationToken per region), by host. */
 export async function ecrTokens(plan: Pick<LoginPlan, 'ecr' | 'ecrPublic' | 'assumeRole'>, options: EcrLoginOptions): Promise<Credentials> {
   const now = options.now ?? Date.now;
-  const source = credentialSource(plan.assumeRole, options.env);
-  const firstHost = plan.ecr[0]?.host ?? ecrPublicHost;
-  const credentials = plan.assumeRole ? await assumeRole(plan.assumeRole, plan.ecr[0]?.region, options, source, firstHost) : undefined;
+  const { credentials, source } = await awsCredentials(plan.assumeRole, plan.ecr[0]?.region, plan.ecr[0]?.host ?? ecrPublicHost, options);
   const result: Credentials = {};
   for (const [region, registries] of byRegion(plan.ecr)) {
     const client = new ECRClient({ region, credentials, maxAttempts });
@@ -61,6 +59,17 @@ function decode(token: string | undefined, expiresAt: Date | undefined, issuedAt
     .split(':');
   if (!token || rest.length === 0) throw new EcrLoginError('ECR answered GetAuthorizationToken without a token');
   return { username, secret: rest.join(':'), issuedAt, expiresAt: expiresAt ? expiresAt.getTime() : issuedAt + 12 * 3600_000 };
+}
+
+/** The SDK's default chain (credentials undefined), or the assumed role's; and where they come from, for messages. */
+export async function awsCredentials(
+  role: AssumeRole | undefined,
+  region: string | undefined,
+  host: string,
+  options: EcrLoginOptions,
+): Promise<{ credentials?: AwsCredentials; source: string }> {
+  const source = credentialSource(role, options.env);
+  return { credentials: role ? await assumeRole(role, region, options, source, host) : undefined, source };
 }
 
 async function assumeRole(role: AssumeRole, region: string | undefined, options: EcrLoginOptions, source: string, host: string): Promise<AwsCredentials> {

@@ -14,7 +14,7 @@ export interface AnnotationInput {
 
 /** Markdown body of the step's annotation after a successful build. */
 export function buildAnnotation(input: AnnotationInput): string {
-  const lines = [`#### ${escape(input.label || ':docker: Image built')} in ${input.seconds.toFixed(1)} s`, ''];
+  const lines = [`#### ${escapeMarkdown(input.label || ':docker: Image built')} in ${input.seconds.toFixed(1)} s`, ''];
   if (input.refs.length > 0) {
     lines.push(`${input.pushed ? 'Pushed' : 'Tagged'}:`, '');
     for (const ref of input.refs) lines.push(`- \`${ref}\``);
@@ -30,7 +30,7 @@ export function buildAnnotation(input: AnnotationInput): string {
   if (input.attestations && input.attestations.length > 0) lines.push(`Attestations: ${input.attestations.join(', ')}`, '');
   if (input.warnings && input.warnings.length > 0) {
     lines.push('Warnings:', '');
-    for (const warning of input.warnings) lines.push(`- ${escape(warning)}`);
+    for (const warning of input.warnings) lines.push(`- ${escapeMarkdown(warning)}`);
   }
   return `${lines.join('\n').trim()}\n`;
 }
@@ -38,10 +38,10 @@ export function buildAnnotation(input: AnnotationInput): string {
 /** Markdown body when the build failed: the end of its output, where the error is. */
 export function failureAnnotation(label: string | undefined, code: number, tail: string[], hint?: string): string {
   const fence = '```';
-  const advice = hint ? `${escape(hint)}\n\n` : '';
-  return `#### ${escape(label || ':docker: Image build')} failed (exit ${code})\n\n${advice}${fence}term\n${tail.join('\n').replace(/```/g, "'''")}\n${fence}\n`;
+  const advice = hint ? `${escapeMarkdown(hint)}\n\n` : '';
+  return `#### ${escapeMarkdown(label || ':docker: Image build')} failed (exit ${code})\n\n${advice}${fence}term\n${tail.join('\n').replace(/```/g, "'''")}\n${fence}\n`;
 }
 
-function escape(text: string): string {
+export function escapeMarkdown(text: string): string {
   return text.replace(/[<>&]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c] as string);
 }

@@ -11,11 +11,12 @@ function reportNamespace(env: Env): string {
 }
 
 /** With a bake target: `buildkit.<ns>.<target>.digest`. */
-export function metaDataKeys(env: Env, target?: string): { digest: string; refs: string; builder: string } {
+export function metaDataKeys(env: Env, target?: string): { digest: string; refs: string; builder: string; scan: string } {
   const ns = target ? `${reportNamespace(env)}.${target}` : reportNamespace(env);
-  return { digest: `buildkit.${ns}.digest`, refs: `buildkit.${ns}.image-refs`, builder: `buildkit.${ns}.builder` };
+  return { digest: `buildkit.${ns}.digest`, refs: `buildkit.${ns}.image-refs`, builder: `buildkit.${ns}.builder`, scan: `buildkit.${ns}.scan` };
 }
 
-export function annotationContext(env: Env): string {
-  return `buildkit-${reportNamespace(env)}`;
+/** The build's annotation, and the scan's beside it (`-scan`). */
+export function annotationContext(env: Env, part?: 'scan'): string {
+  return `buildkit-${reportNamespace(env)}${part ? `-${part}` : ''}`;
 }

@@ -2,6 +2,7 @@ import { Config } from '../config/types';
 import { factsToProbe } from '../engines/choose';
 import { planBuildRequest } from '../plan/build-request';
 import { Plan, planJob } from '../plan/plan';
+import { ScanPlan } from '../plan/scan-plan';
 import { planOrFail } from './config-or-fail';
 import { driverOptionErrors, versionWarnings } from '../plan/version-warnings';
 import { failureAnnotation } from '../report/annotation';
@@ -22,6 +23,7 @@ import { Runtime, processRuntime } from './runtime';
 import { shellCommand } from './shell-quote';
 import { createStateDir, stateDirPath } from './state-dir';
 import { runStepCommand } from './step-command';
+import { scanImage } from './scan-image';
 
 /** The command hook: build, report, then the step's own command with the results. */
 export async function runBuildJob(config: Config, configNotices: string[], env: NodeJS.ProcessEnv, runtime: Runtime = processRuntime()): Promise<number> {
@@ -59,7 +61,9 @@ export async function runBuildJob(config: Config, configNotices: string[], env: 
     // The secret files go as soon as the build is over; pre-exit removes them too if this hook is killed.
     removeSecretFiles(config, stateDir);
   }
-  return 'exports' in built ? runStepCommand({ ...env, ...built.exports }, runtime) : built.code;
+  if (!('exports' in built)) return built.code;
+  const scanned = plan.scan ? await scanImage(plan.scan, built.exports, config, env, runtime) : 0;
+  return scanned !== 0 ? scanned : runStepCommand({ ...env, ...built.exports }, runtime);
 }
 
 /** The build failed (its exit code), or succeeded with what it exports to the step command. */
@@ -111,7 +115,19 @@ function printPlan(plan: Plan, env: NodeJS.ProcessEnv): void {
     log.info(step.quiet ? `# housekeeping, failure ignored: ${displayCommand(step)}` : displayCommand(step));
   }
   for (const cleanup of plan.cleanups) log.info(shellCommand(cleanup.argv));
+  if (plan.scan) printScan(plan.scan);
   if ((env.BUILDKITE_COMMAND ?? '').trim() !== '') log.info(`then the step command: ${env.BUILDKITE_COMMAND}`);
+}
+
+function printScan({ ecr, settings }: ScanPlan): void {
+  if (ecr) {
+    const gate =
+      settings.failOn === 'never'
+        ? 'report only'
+        : `fail on ${settings.failOn} or above${settings.ignore.length > 0 ? `, ignoring ${settings.ignore.join(', ')}` : ''}`;
+    log.info(`then Amazon ECR scans ${ecr.registry.host}/${ecr.repository}@<digest> (${gate}; waiting up to ${settings.timeoutSeconds} s)`);
+  }
+  if (settings.command) log.info(`then scan.command: ${settings.command}`);
 }
 
 /** Builders that failed the connection check: a warning each, or the error when none answered. */

@@ -51,7 +51,7 @@ function staticCredentials(plan: LoginPlan, env: Env): Credentials {
 
 async function ecrCredentials(plan: LoginPlan, env: Env, runtime: Runtime): Promise<Credentials> {
   // A bundle of its own: only a job that logs in to ECR pays the AWS SDK's start-up.
-  const { ecrTokens, EcrLoginError } = await import('../registry/ecr-login');
+  const { ecrTokens, EcrLoginError } = await import('../registry/ecr');
   try {
     return await ecrTokens(plan, { env, agent: runtime.agent });
   } catch (error) {

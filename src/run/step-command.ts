@@ -8,8 +8,12 @@ import { Runtime } from './runtime';
 export async function runStepCommand(env: NodeJS.ProcessEnv, runtime: Runtime): Promise<number> {
   const command = env.BUILDKITE_COMMAND ?? '';
   if (command.trim() === '') return 0;
-  const shell = (env.BUILDKITE_SHELL || '/bin/bash -e -c').split(/\s+/).filter(Boolean);
   log.group(':buildkite: Running the step command');
-  const { code } = await runtime.exec([...shell, command], { env });
+  const { code } = await runtime.exec([...agentShell(env), command], { env });
   return code;
+}
+
+/** The agent's shell for commands: BUILDKITE_SHELL, default `/bin/bash -e -c`. */
+export function agentShell(env: NodeJS.ProcessEnv): string[] {
+  return (env.BUILDKITE_SHELL || '/bin/bash -e -c').split(/\s+/).filter(Boolean);
 }

@@ -1,11 +1,12 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, IncomingMessage, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
 
 /**
  * A stand-in for the ECR, ECR Public and STS APIs on 127.0.0.1, enough for the real AWS SDK
  * (AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_ECR_PUBLIC, AWS_ENDPOINT_URL_STS) to get registry
- * tokens and assume roles. Signatures are not checked; the access key id they name is recorded.
+ * tokens, assume roles, read manifests (BatchGetImage) and image scans. Signatures are not checked;
+ * the access key id they name is recorded.
  */
 
 export type Service = 'ecr' | 'ecr-public' | 'sts';
@@ -30,6 +31,25 @@ export interface AssumedCredentials {
   sessionToken: string;
 }
 
+/** A basic finding ({name, severity, uri, description, attributes: [{key, value}]}) or an enhanced one (Inspector's shape), served as given. */
+export type ScanFinding = Record<string, unknown>;
+
+export interface ScanningState {
+  /** GetRegistryScanningConfiguration's answer; default BASIC with no rules. */
+  scanType: 'BASIC' | 'ENHANCED';
+  rules: Array<{ scanFrequency: 'SCAN_ON_PUSH' | 'CONTINUOUS_SCAN' | 'MANUAL'; repositoryFilters: Array<{ filter: string; filterType: 'WILDCARD' }> }>;
+  /** How many DescribeImageScanFindings calls of a started scan answer IN_PROGRESS (BASIC) / PENDING (ENHANCED) before it completes; default 0. */
+  pollsUntilComplete: number;
+  /** A DescribeImageScanFindings of an image with no scan starts one (as scan on push or Inspector would) instead of answering ScanNotFoundException; default false. */
+  autoStart: boolean;
+}
+
+export interface ImageScan {
+  /** DescribeImageScanFindings calls (first pages only) so far. */
+  describes: number;
+  startedBy: 'StartImageScan' | 'push';
+}
+
 export interface EcrEndpoint {
   /** http://127.0.0.1:PORT */
   url: string;
@@ -40,13 +60,62 @@ export interface EcrEndpoint {
   assumed: AssumedCredentials[];
   /** The next n calls (of that service, or of any) are throttled. */
   throttleNext(n: number, service?: Service): void;
-  /** The next call of that service fails with this AWS error code (HTTP 400; 403 for AccessDenied). */
-  failNext(service: Service, code: string, message?: string): void;
+  /** The next call of that service (and of that action, when given) fails with this AWS error code (HTTP 400; 403 for STS's AccessDenied). */
+  failNext(service: Service, code: string, message?: string, action?: string): void;
   /** Seconds a new ECR token lives (default 12 h); expiresAt follows it. */
   tokenLifetimeSeconds: number;
   /** Called with each new registry token (one per GetAuthorizationToken call). */
   onToken?: (token: string, service: 'ecr' | 'ecr-public') => void;
+  /** The registry's scanning configuration and how its scans progress. */
+  scanning: ScanningState;
+  /**
+   * Findings of an image once its scan completes, by `${repositoryName}@${digest}`, else by `${repositoryName}` for any image of it (a digest
+   * a test cannot know before the build); none → a complete scan with no findings. Basic findings are
+   * returned in imageScanFindings.findings, enhanced ones (when scanType is ENHANCED) in imageScanFindings.enhancedFindings.
+   */
+  findings: Map<string, ScanFinding[]>;
+  /**
+   * A final status other than COMPLETE for an image, e.g. { status: 'UNSUPPORTED_IMAGE', description: '...' } or 'FAILED'; StartImageScan of an
+   * image whose final status is UNSUPPORTED_IMAGE throws UnsupportedImageTypeException instead.
+   */
+  finalStatus: Map<string, { status: string; description: string }>;
+  /** Scans that exist, by `${repositoryName}@${digest}`: started by StartImageScan, autoStart or startScan. */
+  scans: Map<string, ImageScan>;
+  /** A scan that started without StartImageScan (scan on push). */
+  startScan(repository: string, digest: string): void;
+  /** Manifests BatchGetImage answers with, by `${repositoryName}@${digest}` (and `${repositoryName}:${tag}`): { mediaType, manifest (the JSON text) }. */
+  images: Map<string, { mediaType: string; manifest: string }>;
+  /** Asked when `images` has no entry: e.g. reads the manifest from a real registry. undefined → ImageNotFound failure. */
+  imageSource?: (repository: string, reference: string) => Promise<{ mediaType: string; manifest: string; digest: string } | undefined>;
   stop(): Promise<void>;
+}
+
+interface ImageId {
+  imageDigest?: string;
+  imageTag?: string;
+}
+
+/** The members of the ECR requests this stand-in reads. */
+interface EcrParams {
+  registryIds?: string[];
+  registryId?: string;
+  repositoryName?: string;
+  imageId?: ImageId;
+  imageIds?: ImageId[];
+  maxResults?: number;
+  nextToken?: string;
+}
+
+type EcrAction = (p: EcrParams, region: string) => object | Promise<object>;
+
+/** An AWS error an EcrAction answers with (HTTP 400). */
+class AwsError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 const ecrTarget = 'AmazonEC2ContainerRegistry_V20150921.';
@@ -57,6 +126,18 @@ const defaultAccount = '123456789012';
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 const upper = (n: number) => hex(n).toUpperCase().slice(0, n);
 const xmlEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/** ImageScanStatus while a scan runs and once it is done, by scan type. */
+const scanStatus = {
+  BASIC: {
+    running: { status: 'IN_PROGRESS', description: 'The scan is in progress' },
+    done: { status: 'COMPLETE', description: 'The scan was completed successfully.' },
+  },
+  ENHANCED: {
+    running: { status: 'PENDING', description: 'Pending initial scan' },
+    done: { status: 'ACTIVE', description: 'Continuous scan is selected for image.' },
+  },
+};
 
 /** `Credential=AKID/20261130/us-east-1/ecr/aws4_request` → its parts. */
 function credentialScope(req: IncomingMessage): { accessKeyId?: string; region?: string; service?: string } {
@@ -86,7 +167,9 @@ function jwtSubject(token: string): string {
 
 export async function startEcrEndpoint(): Promise<EcrEndpoint> {
   const throttles: Partial<Record<Service | 'any', number>> = {};
-  const failures: Record<Service, Array<{ code: string; message: string }>> = { ecr: [], 'ecr-public': [], sts: [] };
+  const failures: Record<Service, Array<{ code: string; message: string; action?: string }>> = { ecr: [], 'ecr-public': [], sts: [] };
+  // When each scan completed, so that every page of its findings names the same time.
+  const completedAt = new WeakMap<ImageScan, number>();
 
   const endpoint: EcrEndpoint = {
     url: '',
@@ -97,9 +180,17 @@ export async function startEcrEndpoint(): Promise<EcrEndpoint> {
     throttleNext(n, service) {
       throttles[service ?? 'any'] = (throttles[service ?? 'any'] ?? 0) + n;
     },
-    failNext(service, code, message) {
-      failures[service].push({ code, message: message ?? `${code} (injected by the test)` });
+    failNext(service, code, message, action) {
+      failures[service].push({ code, message: message ?? `${code} (injected by the test)`, action });
     },
+    scanning: { scanType: 'BASIC', rules: [], pollsUntilComplete: 0, autoStart: false },
+    findings: new Map(),
+    finalStatus: new Map(),
+    scans: new Map(),
+    startScan(repository, digest) {
+      endpoint.scans.set(`${repository}@${digest}`, { describes: 0, startedBy: 'push' });
+    },
+    images: new Map(),
     stop: async () => undefined,
   };
 
@@ -152,6 +243,96 @@ export async function startEcrEndpoint(): Promise<EcrEndpoint> {
     );
   };
 
+  /** An image's manifest from `images` (by digest, or by tag with the digest of its text), else from imageSource. */
+  const findImage = async (repository: string, id: ImageId) => {
+    const stored = endpoint.images.get(id.imageDigest ? `${repository}@${id.imageDigest}` : `${repository}:${id.imageTag}`);
+    if (stored) return { ...stored, digest: id.imageDigest ?? `sha256:${createHash('sha256').update(stored.manifest).digest('hex')}` };
+    const reference = id.imageDigest ?? id.imageTag;
+    return reference === undefined ? undefined : endpoint.imageSource?.(repository, reference);
+  };
+
+  /** The image a scan request names, and its key in scans, findings and finalStatus. */
+  const scanned = (p: EcrParams) => {
+    const repositoryName = p.repositoryName ?? '';
+    const digest = p.imageId?.imageDigest;
+    if (!digest) throw new AwsError('InvalidParameterException', 'this stand-in needs imageId.imageDigest');
+    const head = { registryId: p.registryId ?? defaultAccount, repositoryName, imageId: p.imageId };
+    return { head, digest, key: `${repositoryName}@${digest}` };
+  };
+
+  const ecrActions: Record<string, EcrAction> = {
+    GetAuthorizationToken: (p, region) => {
+      // One token per call, valid for every registry asked for (as ECR's is for the caller's registries).
+      const token = newToken('ecr');
+      const ids = p.registryIds && p.registryIds.length > 0 ? p.registryIds : [defaultAccount];
+      return { authorizationData: ids.map((id) => ({ ...token, proxyEndpoint: `https://${id}.dkr.ecr.${region}.amazonaws.com` })) };
+    },
+    GetRegistryScanningConfiguration: () => ({
+      registryId: defaultAccount,
+      scanningConfiguration: { scanType: endpoint.scanning.scanType, rules: endpoint.scanning.rules },
+    }),
+    BatchGetImage: async (p) => {
+      const registryId = p.registryId ?? defaultAccount;
+      const repositoryName = p.repositoryName ?? '';
+      const images: object[] = [];
+      const missing: object[] = [];
+      for (const id of p.imageIds ?? []) {
+        const image = await findImage(repositoryName, id);
+        if (!image) {
+          missing.push({ imageId: id, failureCode: 'ImageNotFound', failureReason: 'Requested image not found' });
+          continue;
+        }
+        const imageId = { imageDigest: image.digest, imageTag: id.imageTag };
+        images.push({ registryId, repositoryName, imageId, imageManifest: image.manifest, imageManifestMediaType: image.mediaType });
+      }
+      return { images, failures: missing };
+    },
+    StartImageScan: (p) => {
+      const { head, key } = scanned(p);
+      if (endpoint.scanning.scanType === 'ENHANCED') {
+        throw new AwsError('ValidationException', 'This operation is not supported for registries with enhanced scanning');
+      }
+      const final = endpoint.finalStatus.get(key);
+      if (final?.status === 'UNSUPPORTED_IMAGE') throw new AwsError('UnsupportedImageTypeException', final.description);
+      if (endpoint.scans.has(key)) throw new AwsError('LimitExceededException', 'The scan quota per image has been exceeded. Wait and try again.');
+      endpoint.scans.set(key, { describes: 0, startedBy: 'StartImageScan' });
+      return { ...head, imageScanStatus: scanStatus.BASIC.running };
+    },
+    DescribeImageScanFindings: (p) => {
+      const { head, digest, key } = scanned(p);
+      if (!endpoint.scans.has(key) && endpoint.scanning.autoStart) endpoint.startScan(head.repositoryName, digest);
+      const scan = endpoint.scans.get(key);
+      if (!scan) {
+        const where = `in the repository with name '${head.repositoryName}' in the registry with id '${head.registryId}'`;
+        throw new AwsError('ScanNotFoundException', `Image scan does not exist for the image with '{imageDigest:${digest}}' ${where}`);
+      }
+      if (p.nextToken === undefined) scan.describes++;
+      const { scanType, pollsUntilComplete } = endpoint.scanning;
+      if (scan.describes <= pollsUntilComplete) return { ...head, imageScanStatus: scanStatus[scanType].running };
+      const final = endpoint.finalStatus.get(key);
+      if (final) return { ...head, imageScanStatus: final };
+
+      const completed = completedAt.get(scan) ?? Date.now() / 1000;
+      completedAt.set(scan, completed);
+      const all = endpoint.findings.get(key) ?? endpoint.findings.get(head.repositoryName) ?? [];
+      const counts: Record<string, number> = {};
+      for (const { severity } of all) counts[String(severity)] = (counts[String(severity)] ?? 0) + 1;
+      const offset = p.nextToken ? Number(Buffer.from(p.nextToken, 'base64').toString('utf8')) : 0;
+      const end = offset + (p.maxResults ?? 100);
+      return {
+        ...head,
+        imageScanStatus: scanStatus[scanType].done,
+        imageScanFindings: {
+          imageScanCompletedAt: completed,
+          vulnerabilitySourceUpdatedAt: completed - 3600,
+          findingSeverityCounts: counts,
+          [scanType === 'ENHANCED' ? 'enhancedFindings' : 'findings']: all.slice(offset, end),
+        },
+        nextToken: end < all.length ? Buffer.from(String(end)).toString('base64') : undefined,
+      };
+    },
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const body = await readBody(req);
     const scope = credentialScope(req);
@@ -170,7 +351,8 @@ export async function startEcrEndpoint(): Promise<EcrEndpoint> {
     }
     const known =
       (service === 'sts' && (action === 'AssumeRole' || action === 'AssumeRoleWithWebIdentity') && req.method === 'POST') ||
-      (service !== 'sts' && action === 'GetAuthorizationToken');
+      (service === 'ecr' && Object.hasOwn(ecrActions, action)) ||
+      (service === 'ecr-public' && action === 'GetAuthorizationToken');
     const call: EndpointCall = { service, action: known ? action : 'unknown', params, accessKeyId: scope.accessKeyId, status: 200 };
     const securityToken = req.headers['x-amz-security-token'];
     if (typeof securityToken === 'string') call.securityToken = securityToken;
@@ -183,7 +365,8 @@ export async function startEcrEndpoint(): Promise<EcrEndpoint> {
       throttles[throttleKey] = (throttles[throttleKey] ?? 1) - 1;
       return error(res, service, answer(400), service === 'sts' ? 'Throttling' : 'ThrottlingException', 'Rate exceeded');
     }
-    const failure = failures[service].shift();
+    const at = failures[service].findIndex((failure) => failure.action === undefined || failure.action === action);
+    const [failure] = at >= 0 ? failures[service].splice(at, 1) : [];
     if (failure) return error(res, service, answer(failure.code === 'AccessDenied' ? 403 : 400), failure.code, failure.message);
     if (!known) {
       return service === 'sts'
@@ -193,13 +376,14 @@ export async function startEcrEndpoint(): Promise<EcrEndpoint> {
 
     if (service === 'sts') return xml(res, answer(200), assume(action as AssumedCredentials['action'], params as Record<string, string>));
     if (service === 'ecr-public') return json(res, answer(200), { authorizationData: newToken('ecr-public') });
-    // One token per call, valid for every registry asked for (as ECR's is for the caller's registries).
-    const token = newToken('ecr');
-    const ids = Array.isArray(params.registryIds) && params.registryIds.length > 0 ? (params.registryIds as string[]) : [defaultAccount];
-    const region = scope.region ?? 'us-east-1';
-    json(res, answer(200), {
-      authorizationData: ids.map((id) => ({ ...token, proxyEndpoint: `https://${id}.dkr.ecr.${region}.amazonaws.com` })),
-    });
+    let out: object;
+    try {
+      out = await (ecrActions[action] as EcrAction)(params as EcrParams, scope.region ?? 'us-east-1');
+    } catch (err) {
+      if (!(err instanceof AwsError)) throw err;
+      return error(res, service, answer(400), err.code, err.message);
+    }
+    json(res, answer(200), out);
   };
 
   const server = createServer((req, res) => {

@@ -159,11 +159,12 @@ function httpsGet(
   ca: string,
   auth?: string,
   headers: Record<string, string> = {},
-): Promise<{ status: number; headers: Record<string, unknown> }> {
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: ecrHost, port: 443, path, ca, auth, headers, timeout: 10_000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', reject);
@@ -286,11 +287,20 @@ export function dockerConfigWithAuth(dir: string, token: string): string {
   return dir;
 }
 
+/** The manifest of repo:reference (tag or digest) in the running ECR registry, with AWS:token: its media type, text and digest; undefined on 404, throws on any other failure. */
+export async function ecrManifestRaw(
+  repo: string,
+  reference: string,
+  token: string,
+): Promise<{ mediaType: string; manifest: string; digest: string } | undefined> {
+  if (!current) throw new Error('no ECR registry is running (startEcrRegistry)');
+  const res = await httpsGet(`/v2/${repo}/manifests/${reference}`, readFileSync(current.caFile, 'utf8'), `AWS:${token}`, { Accept: manifestTypes });
+  if (res.status === 404) return undefined;
+  if (res.status !== 200) throw new Error(`ECR registry: ${res.status} for ${repo}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`);
+  return { mediaType: res.headers['content-type'] as string, manifest: res.body, digest: res.headers['docker-content-digest'] as string };
+}
+
 /** The digest of repo:tag in the running ECR registry, with AWS:token; undefined on 404, throws on any other failure. */
 export async function ecrManifest(repo: string, tag: string, token: string): Promise<string | undefined> {
-  if (!current) throw new Error('no ECR registry is running (startEcrRegistry)');
-  const res = await httpsGet(`/v2/${repo}/manifests/${tag}`, readFileSync(current.caFile, 'utf8'), `AWS:${token}`, { Accept: manifestTypes });
-  if (res.status === 404) return undefined;
-  if (res.status !== 200) throw new Error(`ECR registry: ${res.status} for ${repo}:${tag}`);
-  return res.headers['docker-content-digest'] as string;
+  return (await ecrManifestRaw(repo, tag, token))?.digest;
 }

@@ -59,10 +59,12 @@ describe('report naming', () => {
       digest: 'buildkit.app.digest',
       refs: 'buildkit.app.image-refs',
       builder: 'buildkit.app.builder',
+      scan: 'buildkit.app.scan',
     });
     expect(metaDataKeys({ BUILDKITE_STEP_ID: 'abc' }).digest).toBe('buildkit.abc.digest');
     expect(metaDataKeys({ BUILDKITE_STEP_KEY: 'app', BUILDKITE_PARALLEL_JOB: '2' }).digest).toBe('buildkit.app.2.digest');
     expect(annotationContext({ BUILDKITE_STEP_KEY: 'app' })).toBe('buildkit-app');
+    expect(annotationContext({ BUILDKITE_STEP_KEY: 'app' }, 'scan')).toBe('buildkit-app-scan');
   });
 
   test('annotation body', () => {
