@@ -5,6 +5,7 @@ import { kubernetesDriverOptErrors } from './kubernetes-driver-opts';
 import { lines, list } from './list';
 import { ecrSettings, registryLogins } from './registry-auth';
 import { scanSettings } from './scan';
+import { cacheSettings, cacheSpecs } from './cache';
 import { secretLookingBuildArgs, secretSources, sshEntries } from './secrets';
 import { Attestation, BakeConfig, BuilderConfig, BuilderDriver, Config, KeyValue, Progress, TlsConfig } from './types';
 
@@ -61,6 +62,9 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
     refs: images.refs,
     push: raw.push as boolean,
     noCache: raw['no-cache'] as boolean,
+    cache: cacheSettings(raw.cache, errors),
+    cacheFrom: cacheSpecs(raw['cache-from'], 'cache-from', errors),
+    cacheTo: cacheSpecs(raw['cache-to'], 'cache-to', errors),
     progress: raw.progress as Progress,
     annotate: raw.annotate as boolean,
     metaData: raw['meta-data'] as boolean,
@@ -82,6 +86,9 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
     bake: raw.bake === undefined ? undefined : bake(raw.bake as Raw),
   };
   errors.push(...secretLookingBuildArgs(config.buildArgs, list(raw['allow-build-args'])));
+  if (config.bake && config.cache) {
+    errors.push('cache: with bake, each target needs a cache of its own: set cache-from / cache-to in the bake file, or use cache-from and cache-to (applied to every target)');
+  }
   if (config.bake && (config.secrets.length > 0 || config.ssh.length > 0)) {
     errors.push(`${config.secrets.length > 0 ? 'secrets' : 'ssh'}: with bake, declare secrets and ssh in the bake file (secret = [...], ssh = [...])`);
   }

@@ -1,5 +1,6 @@
 import { EcrSettings, RegistryLogin } from './registry-auth';
 import { ScanConfig } from './scan';
+import { CacheConfig } from './cache';
 import { ExporterSpec, Field } from './exporter';
 
 export type Progress = 'auto' | 'plain' | 'tty' | 'quiet' | 'rawjson';
@@ -79,6 +80,9 @@ export interface Config {
   refs: string[];
   push: boolean;
   noCache: boolean;
+  cache?: CacheConfig;
+  cacheFrom: ExporterSpec[];
+  cacheTo: ExporterSpec[];
   progress: Progress;
   annotate: boolean;
   metaData: boolean;

@@ -31,6 +31,8 @@ export function buildctlBuildArgs(request: BuildRequest, loadTar: string): strin
   args.push(...attestation('sbom', request.sbom));
   if (request.pull) opt('image-resolve-mode=pull');
   if (request.noCache) args.push('--no-cache');
+  for (const cache of request.cacheImports) args.push('--import-cache', formatExporterSpec(cache));
+  for (const cache of request.cacheExports) args.push('--export-cache', formatExporterSpec(cache));
   for (const output of buildctlOutputs(request, loadTar)) args.push('--output', output);
   args.push('--metadata-file', request.metadataFile);
   return args;

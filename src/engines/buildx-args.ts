@@ -29,6 +29,8 @@ export function buildxBuildArgv(request: BuildRequest, builder?: string): string
   args.push(...attestationArgs('provenance', request.provenance), ...attestationArgs('sbom', request.sbom));
   if (request.pull) args.push('--pull');
   if (request.noCache) args.push('--no-cache');
+  for (const cache of request.cacheImports) args.push('--cache-from', formatExporterSpec(cache));
+  for (const cache of request.cacheExports) args.push('--cache-to', formatExporterSpec(cache));
   args.push('--metadata-file', request.metadataFile);
   // A context starting with `-` would read as a flag.
   args.push(request.context.startsWith('-') ? `./${request.context}` : request.context);
@@ -50,6 +52,8 @@ export function buildxBakeArgv(config: Config, request: BuildRequest, builder?: 
   if (request.loads) args.push('--load');
   if (request.pull) args.push('--pull');
   if (request.noCache) args.push('--no-cache');
+  for (const cache of request.cacheImports) args.push('--set', `*.cache-from=${formatExporterSpec(cache)}`);
+  for (const cache of request.cacheExports) args.push('--set', `*.cache-to=${formatExporterSpec(cache)}`);
   args.push('--metadata-file', request.metadataFile);
   args.push(...bake.targets);
   return args;

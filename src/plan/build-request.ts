@@ -1,5 +1,6 @@
 import { ExporterSpec, attrValue } from '../config/exporter';
 import { Attestation, Config, KeyValue, Progress } from '../config/types';
+import { planCache } from './cache-plan';
 import { ociLabels } from './oci-labels';
 
 type Env = Record<string, string | undefined>;
@@ -49,6 +50,10 @@ export interface BuildRequest {
   sbom: Attestation;
   pull: boolean;
   noCache: boolean;
+  /** --cache-from / --import-cache, in the order BuildKit tries them. */
+  cacheImports: ExporterSpec[];
+  /** --cache-to / --export-cache. */
+  cacheExports: ExporterSpec[];
   progress: Progress;
   /** The job's private state dir: TLS files, the metadata file, an image tar to load. */
   stateDir: string;
@@ -58,12 +63,16 @@ export interface BuildRequest {
 export interface PlannedRequest {
   request: BuildRequest;
   notices: string[];
+  /** Problems only the environment shows (the branch a cache needs, ...): the plan fails on them. */
+  errors: string[];
 }
 
 const imageTypes = ['image', 'registry', 'docker'];
 
 export function planBuildRequest(config: Config, env: Env, stateDir: string, now: Date): PlannedRequest {
   const notices: string[] = [];
+  const cache = planCache(config, env);
+  notices.push(...cache.notices);
   const labels = config.ociLabels ? [...ociLabels(env, now, config.labels), ...config.labels] : config.labels;
   const outputs = foldOutputs(config, config.refs);
   const loads = outputs.some((output) => output.type === 'docker');
@@ -103,11 +112,13 @@ export function planBuildRequest(config: Config, env: Env, stateDir: string, now
     sbom,
     pull: config.pull,
     noCache: config.noCache,
+    cacheImports: cache.imports,
+    cacheExports: cache.exports,
     progress: config.progress,
     stateDir,
     metadataFile: `${stateDir}/build-metadata.json`,
   };
-  return { request, notices };
+  return { request, notices, errors: cache.errors };
 }
 
 function isPushed(output: ExporterSpec): boolean {

@@ -41,7 +41,7 @@ export function planJob(config: Config, planned: PlannedRequest, env: Env, facts
   const notices = [...planned.notices];
   const logins = planLogins(config, request, env);
   const scan = planScan(config, request, logins.plan);
-  const errors = [...logins.errors, ...scan.errors];
+  const errors = [...planned.errors, ...logins.errors, ...scan.errors];
   if (errors.length > 0) throw new PlanError(errors.join('\n'));
   notices.push(...scan.notices);
   const input = { config, request, env };

@@ -1,5 +1,6 @@
 import { AssumeRole, RegistryLogin } from '../config/registry-auth';
 import { Config } from '../config/types';
+import { attrValue } from '../config/exporter';
 import { BuildRequest } from './build-request';
 
 /** A private ECR registry: `<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]`, or dual-stack `.on.aws`. */
@@ -38,6 +39,11 @@ export function namedImages(request: BuildRequest): string[] {
   return [...request.refs, ...request.outputs.flatMap((output) => output.names)].map((name) => name.trim()).filter(Boolean);
 }
 
+/** Registry caches are read and written with the same login as images. */
+function cacheRefs(request: BuildRequest): string[] {
+  return [...request.cacheImports, ...request.cacheExports].filter((cache) => cache.type === 'registry').flatMap((cache) => attrValue(cache, 'ref') ?? []);
+}
+
 function regionHost(registryId: string, region: string): string {
   return `${registryId}.dkr.ecr.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
 }
@@ -46,7 +52,7 @@ function regionHost(registryId: string, region: string): string {
 export function planLogins(config: Config, request: BuildRequest, env: Record<string, string | undefined>): { plan: LoginPlan; errors: string[] } {
   const errors: string[] = [];
   const { ecr: settings } = config;
-  const hosts = [...new Set(namedImages(request).map(registryHostOf))];
+  const hosts = [...new Set([...namedImages(request), ...cacheRefs(request)].map(registryHostOf))];
   const detected = settings.mode === 'off' ? [] : hosts.flatMap((host) => ecrRegistryOf(host) ?? []);
   const registries = [...detected];
   if (settings.accountIds.length > 0) {
@@ -57,7 +63,7 @@ export function planLogins(config: Config, request: BuildRequest, env: Record<st
   const ecr = registries.filter((registry, i) => registries.findIndex((r) => r.host === registry.host) === i);
   const ecrPublic = settings.mode !== 'off' && (settings.public || hosts.includes(ecrPublicHost));
   if (settings.mode === 'on' && settings.accountIds.length === 0 && ecr.length === 0 && !ecrPublic) {
-    errors.push('ecr: no ECR registry is named in image, tags or outputs; name the registries to log in to with ecr.account-ids (and ecr.region)');
+    errors.push('ecr: no ECR registry is named in image, tags, outputs or cache; name the registries to log in to with ecr.account-ids (and ecr.region)');
   }
   for (const [i, login] of config.login.entries()) {
     if (ecr.some((registry) => registry.host === login.registry) || (ecrPublic && login.registry === ecrPublicHost)) {

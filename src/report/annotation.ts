@@ -9,6 +9,7 @@ export interface AnnotationInput {
   platforms?: string[];
   attestations?: string[];
   targets?: Record<string, { digest?: string; refs: string[] }>;
+  cacheHits?: { cached: number; total: number };
   warnings?: string[];
 }
 
@@ -28,6 +29,7 @@ export function buildAnnotation(input: AnnotationInput): string {
   if (input.builder) lines.push(`Builder: \`${input.builder}\``, '');
   if (input.platforms && input.platforms.length > 0) lines.push(`Platforms: ${input.platforms.join(', ')}`, '');
   if (input.attestations && input.attestations.length > 0) lines.push(`Attestations: ${input.attestations.join(', ')}`, '');
+  if (input.cacheHits) lines.push(`Cache: ${input.cacheHits.cached} of ${input.cacheHits.total} build steps cached`, '');
   if (input.warnings && input.warnings.length > 0) {
     lines.push('Warnings:', '');
     for (const warning of input.warnings) lines.push(`- ${escapeMarkdown(warning)}`);

@@ -11,9 +11,15 @@ function reportNamespace(env: Env): string {
 }
 
 /** With a bake target: `buildkit.<ns>.<target>.digest`. */
-export function metaDataKeys(env: Env, target?: string): { digest: string; refs: string; builder: string; scan: string } {
+export function metaDataKeys(env: Env, target?: string): { digest: string; refs: string; builder: string; scan: string; cacheHits: string } {
   const ns = target ? `${reportNamespace(env)}.${target}` : reportNamespace(env);
-  return { digest: `buildkit.${ns}.digest`, refs: `buildkit.${ns}.image-refs`, builder: `buildkit.${ns}.builder`, scan: `buildkit.${ns}.scan` };
+  return {
+    digest: `buildkit.${ns}.digest`,
+    refs: `buildkit.${ns}.image-refs`,
+    builder: `buildkit.${ns}.builder`,
+    scan: `buildkit.${ns}.scan`,
+    cacheHits: `buildkit.${ns}.cache-hits`,
+  };
 }
 
 /** The build's annotation, and the scan's beside it (`-scan`). */

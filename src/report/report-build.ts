@@ -16,6 +16,8 @@ export interface BuildReport {
   /** The remote builder that built. */
   builtOn?: string;
   warnings: string[];
+  /** Build steps served from the cache, when the build imports one. */
+  cacheHits?: { cached: number; total: number };
 }
 
 /** Meta-data and the annotation of a successful build. */
@@ -28,6 +30,7 @@ export async function reportBuild(report: BuildReport, agent: AgentClient): Prom
     if (result.digest) calls.push(agent.setMetaData(keys.digest, result.digest));
     if (refs.length > 0) calls.push(agent.setMetaData(keys.refs, refs.join(' ')));
     if (report.builtOn) calls.push(agent.setMetaData(keys.builder, report.builtOn));
+    if (report.cacheHits) calls.push(agent.setMetaData(keys.cacheHits, `${report.cacheHits.cached}/${report.cacheHits.total}`));
     for (const [target, outcome] of Object.entries(result.targets)) {
       const targetKeys = metaDataKeys(env, target);
       if (outcome.digest) calls.push(agent.setMetaData(targetKeys.digest, outcome.digest));
@@ -45,6 +48,7 @@ export async function reportBuild(report: BuildReport, agent: AgentClient): Prom
       platforms: config.bake ? [] : report.request.platforms,
       attestations: attestations(report.request, result),
       targets: config.bake ? result.targets : undefined,
+      cacheHits: report.cacheHits,
       warnings: report.warnings,
     });
     calls.push(agent.annotate(body, 'success', annotationContext(env)));

@@ -1,6 +1,6 @@
 import { Config } from '../config/types';
 import { factsToProbe } from '../engines/choose';
-import { planBuildRequest } from '../plan/build-request';
+import { BuildRequest, planBuildRequest } from '../plan/build-request';
 import { Plan, planJob } from '../plan/plan';
 import { ScanPlan } from '../plan/scan-plan';
 import { planOrFail } from './config-or-fail';
@@ -8,6 +8,7 @@ import { driverOptionErrors, versionWarnings } from '../plan/version-warnings';
 import { failureAnnotation } from '../report/annotation';
 import { annotationContext } from '../report/meta-data-keys';
 import { readBuildMetadata } from '../report/build-metadata';
+import { BuildProgress } from '../report/build-progress';
 import { reportBuild } from '../report/report-build';
 import { displayCommand, executeSteps } from './execute-steps';
 import { writeExports } from './exports';
@@ -81,7 +82,8 @@ async function buildAndReport(config: Config, plan: Plan, env: NodeJS.ProcessEnv
   }
 
   const started = Date.now();
-  const build = await executeSteps([plan.build, ...plan.after], context);
+  const progress = new BuildProgress();
+  const build = await executeSteps([plan.build, ...plan.after], { ...context, observe: { step: plan.build, line: (text) => progress.line(text) } });
   const seconds = (Date.now() - started) / 1000;
   log.info(`buildkit: the build took ${Math.round(seconds * 1000)} ms`);
   const cancelled = runtime.cancelled();
@@ -98,13 +100,31 @@ async function buildAndReport(config: Config, plan: Plan, env: NodeJS.ProcessEnv
     return { code: build.code };
   }
 
+  const cache = cacheReport(plan.request, progress);
   const result = readBuildMetadata(plan.request.metadataFile, config.bake?.targets);
   const refs = config.bake ? Object.values(result.targets).flatMap((t) => t.refs) : plan.request.refs;
   const exports: Record<string, string> = { ...plan.exports, BUILDKIT_IMAGE_REFS: refs.join(' ') };
   if (result.digest) exports.BUILDKIT_IMAGE_DIGEST = result.digest;
   writeExports(exports, env);
-  await reportBuild({ config, request: plan.request, env, result, refs, seconds, builtOn: plan.builtOn, warnings }, runtime.agent);
+  await reportBuild({ config, request: plan.request, env, result, refs, seconds, builtOn: plan.builtOn, warnings: [...warnings, ...cache.warnings], cacheHits: cache.hits }, runtime.agent);
   return { exports };
+}
+
+/** What the build's progress tells about its cache: hits, a note per failed import, a warning per failed export. */
+function cacheReport(request: BuildRequest, progress: BuildProgress): { hits?: { cached: number; total: number }; warnings: string[] } {
+  if (request.cacheImports.length === 0 && request.cacheExports.length === 0) return { warnings: [] };
+  const hits = progress.cacheHits();
+  if (hits.total > 0) log.info(`buildkit: cache: ${hits.cached} of ${hits.total} build steps cached`);
+  progress.failedImports().forEach((failure) => log.info(`buildkit: cache: nothing imported (${failure})`));
+  const warnings = progress.failedExports().map((failure) => `cache: the cache was not saved, the build goes on (${failure})${immutableCacheHint(failure)}`);
+  warnings.forEach((warning) => log.warn(warning));
+  return { hits: hits.total > 0 ? hits : undefined, warnings };
+}
+
+function immutableCacheHint(failure: string): string {
+  return /immutable|ImageTagAlreadyExistsException/i.test(failure)
+    ? '. The ECR repository has immutable tags, so buildcache-<branch> cannot be updated: put the cache in a repository with mutable tags (cache.repository)'
+    : '';
 }
 
 /** dry-run: every command of the plan, as it would run; housekeeping and skip checks as comments. */

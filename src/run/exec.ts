@@ -8,6 +8,8 @@ export interface ExecOptions {
   capture?: boolean;
   /** Pass output through and also keep its last N lines (for failure reports). */
   tailLines?: number;
+  /** With tailLines: called with each whole line of output as it comes. */
+  onLine?: (line: string) => void;
   timeoutMs?: number;
   /** Start it in a process group of its own; cancel signals reach the whole group. */
   processGroup?: boolean;
@@ -50,7 +52,7 @@ export function exec(argv: string[], options: ExecOptions = {}): Promise<ExecRes
     });
     let stdout = '';
     let stderr = '';
-    const tail = new TailBuffer(options.tailLines ?? 0);
+    const tail = new TailBuffer(options.tailLines ?? 0, options.onLine);
     child.stdout?.on('data', (chunk: Buffer) => {
       if (tee) {
         process.stdout.write(chunk);
@@ -106,12 +108,16 @@ export function exec(argv: string[], options: ExecOptions = {}): Promise<ExecRes
 class TailBuffer {
   private kept: string[] = [];
   private partial = '';
-  constructor(private readonly size: number) {}
+  constructor(
+    private readonly size: number,
+    private readonly onLine?: (line: string) => void,
+  ) {}
 
   push(chunk: Buffer): void {
     if (this.size === 0) return;
     const parts = (this.partial + chunk.toString()).split('\n');
     this.partial = parts.pop() ?? '';
+    if (this.onLine) parts.forEach(this.onLine);
     this.kept.push(...parts);
     if (this.kept.length > this.size) this.kept = this.kept.slice(-this.size);
   }

@@ -11,6 +11,8 @@ export interface StepsContext {
   runtime: Runtime;
   env: NodeJS.ProcessEnv;
   stateDir: string;
+  /** Reads one step's output line by line as it runs (the build's progress). */
+  observe?: { step: Step; line: (text: string) => void };
 }
 
 export interface StepOutcome {
@@ -36,7 +38,7 @@ export function displayCommand(step: Step): string {
   return step.display ?? shellCommand(step.argv);
 }
 
-async function executeStep(step: Step, { runtime, env, stateDir }: StepsContext): Promise<Omit<StepOutcome, 'failed'>> {
+async function executeStep(step: Step, { runtime, env, stateDir, observe }: StepsContext): Promise<Omit<StepOutcome, 'failed'>> {
   const done = { code: 0, tail: [] };
   if (step.group) log.group(step.group);
   if (step.reuseIf && (await runtime.exec(step.reuseIf.argv, { env, quiet: true })).code === 0) {
@@ -53,7 +55,7 @@ async function executeStep(step: Step, { runtime, env, stateDir }: StepsContext)
   for (let attempt = 0; ; attempt++) {
     if (attempt > 0) log.group(`${step.group ?? step.title} (retry ${attempt} of ${step.retry?.attempts})`);
     log.info(`$ ${displayCommand(step)}`);
-    const result = await runtime.exec(step.argv, { ...options, tailLines });
+    const result = await runtime.exec(step.argv, { ...options, tailLines, onLine: observe?.step === step ? observe.line : undefined });
     const { code } = result;
     if (code === 0) return done;
     const tail = result.timedOut ? [...result.tail, `buildkit: timed out after ${Math.round((step.timeoutMs ?? 0) / 1000)} s`] : result.tail;

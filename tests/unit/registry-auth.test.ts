@@ -87,7 +87,7 @@ describe('ECR registries, found in the configuration', () => {
       'ecr.account-ids: give ecr.region too (or set AWS_REGION): the registry of an account is per region',
     ]);
     expect(logins({ image: 'ghcr.io/a/b', ecr: true }).errors).toEqual([
-      'ecr: no ECR registry is named in image, tags or outputs; name the registries to log in to with ecr.account-ids (and ecr.region)',
+      'ecr: no ECR registry is named in image, tags, outputs or cache; name the registries to log in to with ecr.account-ids (and ecr.region)',
     ]);
     expect(logins({ image: `${ecrHost}/app`, login: [{ registry: ecrHost, username: 'AWS', 'password-env': 'P' }] }).errors).toEqual([
       `login[0]: ${ecrHost} is an ECR registry the plugin logs in to itself; remove it from login (or set ecr: false)`,

@@ -60,6 +60,7 @@ describe('report naming', () => {
       refs: 'buildkit.app.image-refs',
       builder: 'buildkit.app.builder',
       scan: 'buildkit.app.scan',
+      cacheHits: 'buildkit.app.cache-hits',
     });
     expect(metaDataKeys({ BUILDKITE_STEP_ID: 'abc' }).digest).toBe('buildkit.abc.digest');
     expect(metaDataKeys({ BUILDKITE_STEP_KEY: 'app', BUILDKITE_PARALLEL_JOB: '2' }).digest).toBe('buildkit.app.2.digest');

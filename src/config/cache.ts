@@ -1,0 +1,78 @@
+import { CsvError, readCsvRecord } from './csv';
+import { ExporterSpec } from './exporter';
+import { lines } from './list';
+
+type Raw = Record<string, unknown>;
+
+export type CacheType = 'registry' | 's3' | 'inline' | 'none';
+
+/** `cache:`: where the build cache lives between jobs. `cache: true` is the registry, mode=max. */
+export interface CacheConfig {
+  type: CacheType;
+  /** The exact ref to export to and import first, instead of `<repository>:buildcache-<branch>`. */
+  ref?: string;
+  /** Where the buildcache-<branch> tags go (default: the image's repository). */
+  repository?: string;
+  mode: 'min' | 'max';
+  bucket?: string;
+  region?: string;
+  prefix?: string;
+  endpointUrl?: string;
+  usePathStyle: boolean;
+  /** More caches to import from, after the branch's own. */
+  from: ExporterSpec[];
+}
+
+/** `cache-from` / `cache-to` as buildx reads them: a ref alone is a registry cache. */
+export function parseCacheSpec(spec: string): ExporterSpec {
+  const fields = readCsvRecord(spec);
+  if (fields.length === 1 && !fields[0]?.includes('=')) return { type: 'registry', attrs: [{ key: 'ref', value: fields[0] ?? '' }] };
+  const attrs = fields.map((field) => {
+    const eq = field.indexOf('=');
+    if (eq <= 0) throw new CsvError(`expected key=value fields, or a registry ref alone; got ${JSON.stringify(field)} in ${JSON.stringify(spec)}`);
+    return { key: field.slice(0, eq).trim().toLowerCase(), value: field.slice(eq + 1) };
+  });
+  const type = attrs.find((attr) => attr.key === 'type');
+  if (!type || type.value === '') throw new CsvError(`expected a type= field (registry, local, s3, gha, azblob, inline); got ${JSON.stringify(spec)}`);
+  return { type: type.value, attrs: attrs.filter((attr) => attr !== type) };
+}
+
+/** Raw `cache-from` / `cache-to` entries, one spec per line. */
+export function cacheSpecs(value: unknown, option: string, errors: string[]): ExporterSpec[] {
+  return lines(value).flatMap((spec, i) => {
+    try {
+      return [parseCacheSpec(spec)];
+    } catch (error) {
+      if (!(error instanceof CsvError)) throw error;
+      errors.push(`${option}[${i}]: ${error.message}`);
+      return [];
+    }
+  });
+}
+
+export function cacheSettings(value: unknown, errors: string[]): CacheConfig | undefined {
+  if (value === undefined || value === false) return undefined;
+  const raw: Raw = value === true ? {} : (value as Raw);
+  const type = (raw.type ?? (raw.bucket !== undefined ? 's3' : 'registry')) as CacheType;
+  const settings: CacheConfig = {
+    type,
+    ref: raw.ref as string | undefined,
+    repository: raw.repository as string | undefined,
+    mode: (raw.mode ?? 'max') as 'min' | 'max',
+    bucket: raw.bucket as string | undefined,
+    region: raw.region as string | undefined,
+    prefix: raw.prefix as string | undefined,
+    endpointUrl: raw['endpoint-url'] as string | undefined,
+    usePathStyle: raw['use-path-style'] === true,
+    from: cacheSpecs(raw.from, 'cache.from', errors),
+  };
+  const s3Only = ['bucket', 'region', 'prefix', 'endpoint-url', 'use-path-style'].filter((key) => raw[key] !== undefined);
+  if (type !== 's3' && s3Only.length > 0) errors.push(`cache.${s3Only[0]}: applies to type: s3 (the cache is type: ${type})`);
+  if (type === 's3' && !settings.bucket) errors.push('cache.bucket: type: s3 needs the bucket to keep the cache in');
+  if (type !== 'registry' && (raw.ref !== undefined || raw.repository !== undefined)) {
+    errors.push(`cache.${raw.ref !== undefined ? 'ref' : 'repository'}: applies to type: registry (the cache is type: ${type})`);
+  }
+  if (raw.ref !== undefined && raw.repository !== undefined) errors.push('cache.ref: give ref (one exact cache ref) or repository (a tag per branch), not both');
+  if (type === 'inline' && raw.mode === 'max') errors.push('cache.mode: inline cache holds only the final image (mode=min); use type: registry for mode=max');
+  return settings;
+}

@@ -1,0 +1,117 @@
+import { CacheConfig } from '../config/cache';
+import { ExporterSpec, Field } from '../config/exporter';
+import { sanitizeTag } from '../config/image-refs';
+import { Config } from '../config/types';
+
+type Env = Record<string, string | undefined>;
+
+/** The cache flags of a build: imports in the order BuildKit tries them, and exports. */
+export interface CachePlan {
+  imports: ExporterSpec[];
+  exports: ExporterSpec[];
+  notices: string[];
+  errors: string[];
+}
+
+/** `host/team/app:tag@sha256:...` → `host/team/app`. */
+export function imageRepository(ref: string): string {
+  const name = ref.split('@')[0] as string;
+  const colon = name.lastIndexOf(':');
+  return colon > name.lastIndexOf('/') ? name.slice(0, colon) : name;
+}
+
+/** `git@github.com:org/app.git`, `https://github.com/org/app` → `github.com/org/app`, to compare repositories. */
+function repositoryKey(url: string): string {
+  return url
+    .trim()
+    .toLowerCase()
+    .replace(/^[a-z+]+:\/\//, '')
+    .replace(/^[^@/]+@/, '')
+    .replace(/:(?!\d+\/)/, '/')
+    .replace(/\.git$/, '')
+    .replace(/\/+$/, '');
+}
+
+/** A pull request from another repository: its branch may read the cache, never write it. */
+export function isForkPullRequest(env: Env): boolean {
+  const pr = env.BUILDKITE_PULL_REQUEST;
+  const from = env.BUILDKITE_PULL_REQUEST_REPO;
+  if (!pr || pr === 'false' || !from) return false;
+  return repositoryKey(from) !== repositoryKey(env.BUILDKITE_REPO ?? '');
+}
+
+/** The branches whose cache a build reads, its own first: the pull request's base, then the default branch. */
+function cacheBranches(env: Env): string[] {
+  const own = env.BUILDKITE_BRANCH || 'local';
+  const pr = env.BUILDKITE_PULL_REQUEST;
+  const base = pr && pr !== 'false' ? env.BUILDKITE_PULL_REQUEST_BASE_BRANCH : undefined;
+  return [...new Set([own, base, env.BUILDKITE_PIPELINE_DEFAULT_BRANCH].filter((b): b is string => !!b))];
+}
+
+const cacheTag = (branch: string) => `buildcache-${sanitizeTag(branch)}`.slice(0, 128);
+const spec = (type: string, fields: Array<[string, string | undefined]>): ExporterSpec => ({
+  type,
+  attrs: fields.filter((f): f is [string, string] => f[1] !== undefined).map(([key, value]): Field => ({ key, value })),
+});
+
+/** The cache of a build: `cache` planned per branch, then the raw `cache-from` / `cache-to`. */
+export function planCache(config: Config, env: Env): CachePlan {
+  const plan: CachePlan = { imports: [], exports: [], notices: [], errors: [] };
+  const { cache } = config;
+  if (cache && cache.type !== 'none') {
+    const fork = isForkPullRequest(env);
+    if (cache.type === 'registry') registryCache(cache, config.refs, env, fork, plan);
+    else if (cache.type === 's3') s3Cache(cache, env, fork, plan);
+    else inlineCache(config, fork, plan);
+    if (fork) plan.notices.push('cache: a pull request from a fork reads the cache but never writes it');
+    plan.imports.push(...cache.from);
+  }
+  plan.imports.push(...config.cacheFrom);
+  plan.exports.push(...config.cacheTo);
+  return plan;
+}
+
+function registryCache(cache: CacheConfig, refs: string[], env: Env, fork: boolean, plan: CachePlan): void {
+  const repository = cache.repository ?? (refs[0] ? imageRepository(refs[0]) : undefined);
+  if (!cache.ref && !repository) {
+    plan.errors.push('cache: a registry cache lives next to the image: set image, or cache.repository (or cache.ref)');
+    return;
+  }
+  const refs_ = cache.ref ? [cache.ref] : cacheBranches(env).map((branch) => `${repository}:${cacheTag(branch)}`);
+  plan.imports.push(...refs_.map((ref) => spec('registry', [['ref', ref]])));
+  if (fork) return;
+  // ECR takes only image manifests in OCI media types as cache; ignore-error: a failed export is a warning.
+  const fields: Array<[string, string]> = [
+    ['ref', refs_[0] as string],
+    ['mode', cache.mode],
+    ['image-manifest', 'true'],
+    ['oci-mediatypes', 'true'],
+    ['ignore-error', 'true'],
+  ];
+  plan.exports.push(spec('registry', fields));
+}
+
+function s3Cache(cache: CacheConfig, env: Env, fork: boolean, plan: CachePlan): void {
+  const prefix = cache.prefix ?? `${env.BUILDKITE_PIPELINE_SLUG || 'local'}/`;
+  const where: Array<[string, string | undefined]> = [
+    ['bucket', cache.bucket],
+    ['region', cache.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION],
+    ['prefix', prefix],
+    ['endpoint_url', cache.endpointUrl],
+    ['use_path_style', cache.usePathStyle ? 'true' : undefined],
+  ];
+  if (!where[1]?.[1]) plan.errors.push('cache.region: an s3 cache needs its region (cache.region, or AWS_REGION in the environment)');
+  const names = cacheBranches(env).map(sanitizeTag);
+  // BuildKit's s3 cache reads several names, separated by ';', in order.
+  plan.imports.push(spec('s3', [...where, ['name', names.join(';')]]));
+  if (!fork) plan.exports.push(spec('s3', [...where, ['name', names[0]], ['mode', cache.mode], ['ignore-error', 'true']]));
+}
+
+function inlineCache(config: Config, fork: boolean, plan: CachePlan): void {
+  if (config.refs.length === 0) {
+    plan.errors.push('cache: type: inline keeps the cache in the pushed image: set image (and push: true)');
+    return;
+  }
+  plan.imports.push(...config.refs.map((ref) => spec('registry', [['ref', ref]])));
+  if (!fork) plan.exports.push(spec('inline', []));
+}
