@@ -72,7 +72,8 @@ export function cacheSettings(value: unknown, errors: string[]): CacheConfig | u
   if (type !== 'registry' && (raw.ref !== undefined || raw.repository !== undefined)) {
     errors.push(`cache.${raw.ref !== undefined ? 'ref' : 'repository'}: applies to type: registry (the cache is type: ${type})`);
   }
-  if (raw.ref !== undefined && raw.repository !== undefined) errors.push('cache.ref: give ref (one exact cache ref) or repository (a tag per branch), not both');
+  if (raw.ref !== undefined && raw.repository !== undefined)
+    errors.push('cache.ref: give ref (one exact cache ref) or repository (a tag per branch), not both');
   if (type === 'inline' && raw.mode === 'max') errors.push('cache.mode: inline cache holds only the final image (mode=min); use type: registry for mode=max');
   return settings;
 }

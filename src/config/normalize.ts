@@ -87,7 +87,9 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
   };
   errors.push(...secretLookingBuildArgs(config.buildArgs, list(raw['allow-build-args'])));
   if (config.bake && config.cache) {
-    errors.push('cache: with bake, each target needs a cache of its own: set cache-from / cache-to in the bake file, or use cache-from and cache-to (applied to every target)');
+    errors.push(
+      'cache: with bake, each target needs a cache of its own: set cache-from / cache-to in the bake file, or use cache-from and cache-to (applied to every target)',
+    );
   }
   if (config.bake && (config.secrets.length > 0 || config.ssh.length > 0)) {
     errors.push(`${config.secrets.length > 0 ? 'secrets' : 'ssh'}: with bake, declare secrets and ssh in the bake file (secret = [...], ssh = [...])`);

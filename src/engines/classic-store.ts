@@ -12,6 +12,7 @@ export function classicStoreLimits(request: BuildRequest): string[] {
   // Checked on a classic engine: the build succeeds but the pushed manifest has none.
   if (request.annotations.length > 0) reasons.push('annotations');
   // "Cache export is not supported for the docker driver": only inline cache is.
-  if (request.cacheExports.some((cache) => cache.type !== 'inline')) reasons.push(`a ${request.cacheExports.find((c) => c.type !== 'inline')?.type} cache export`);
+  if (request.cacheExports.some((cache) => cache.type !== 'inline'))
+    reasons.push(`a ${request.cacheExports.find((c) => c.type !== 'inline')?.type} cache export`);
   return reasons;
 }

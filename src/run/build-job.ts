@@ -106,7 +106,10 @@ async function buildAndReport(config: Config, plan: Plan, env: NodeJS.ProcessEnv
   const exports: Record<string, string> = { ...plan.exports, BUILDKIT_IMAGE_REFS: refs.join(' ') };
   if (result.digest) exports.BUILDKIT_IMAGE_DIGEST = result.digest;
   writeExports(exports, env);
-  await reportBuild({ config, request: plan.request, env, result, refs, seconds, builtOn: plan.builtOn, warnings: [...warnings, ...cache.warnings], cacheHits: cache.hits }, runtime.agent);
+  await reportBuild(
+    { config, request: plan.request, env, result, refs, seconds, builtOn: plan.builtOn, warnings: [...warnings, ...cache.warnings], cacheHits: cache.hits },
+    runtime.agent,
+  );
   return { exports };
 }
 
