@@ -1,10 +1,11 @@
 import { CsvError, readCsvRecord } from './csv';
 import { ExporterSpec } from './exporter';
 import { lines } from './list';
+import { sizeBytes } from './size';
 
 type Raw = Record<string, unknown>;
 
-export type CacheType = 'registry' | 's3' | 'inline' | 'none';
+export type CacheType = 'registry' | 'local' | 's3' | 'inline' | 'none';
 
 /** `cache:`: where the build cache lives between jobs. `cache: true` is the registry, mode=max. */
 export interface CacheConfig {
@@ -14,6 +15,10 @@ export interface CacheConfig {
   /** Where the buildcache-<branch> tags go (default: the image's repository). */
   repository?: string;
   mode: 'min' | 'max';
+  /** type: local: the cache directory on the agent (default: instance storage, else the user's cache dir). */
+  path?: string;
+  /** type: local: a new generation larger than this is not kept. */
+  maxBytes: number;
   bucket?: string;
   region?: string;
   prefix?: string;
@@ -21,6 +26,18 @@ export interface CacheConfig {
   usePathStyle: boolean;
   /** More caches to import from, after the branch's own. */
   from: ExporterSpec[];
+}
+
+const defaultMaxBytes = 10 * 1024 ** 3;
+
+function maxBytes(value: unknown, errors: string[]): number {
+  if (value === undefined) return defaultMaxBytes;
+  const bytes = sizeBytes(String(value));
+  if (bytes === undefined || bytes === 0) {
+    errors.push(`cache.max-size: expected a size such as 5g or 500m; got ${JSON.stringify(value)}`);
+    return defaultMaxBytes;
+  }
+  return bytes;
 }
 
 /** `cache-from` / `cache-to` as buildx reads them: a ref alone is a registry cache. */
@@ -59,6 +76,8 @@ export function cacheSettings(value: unknown, errors: string[]): CacheConfig | u
     ref: raw.ref as string | undefined,
     repository: raw.repository as string | undefined,
     mode: (raw.mode ?? 'max') as 'min' | 'max',
+    path: raw.path as string | undefined,
+    maxBytes: maxBytes(raw['max-size'], errors),
     bucket: raw.bucket as string | undefined,
     region: raw.region as string | undefined,
     prefix: raw.prefix as string | undefined,
@@ -68,6 +87,8 @@ export function cacheSettings(value: unknown, errors: string[]): CacheConfig | u
   };
   const s3Only = ['bucket', 'region', 'prefix', 'endpoint-url', 'use-path-style'].filter((key) => raw[key] !== undefined);
   if (type !== 's3' && s3Only.length > 0) errors.push(`cache.${s3Only[0]}: applies to type: s3 (the cache is type: ${type})`);
+  const localOnly = ['path', 'max-size'].filter((key) => raw[key] !== undefined);
+  if (type !== 'local' && localOnly.length > 0) errors.push(`cache.${localOnly[0]}: applies to type: local (the cache is type: ${type})`);
   if (type === 's3' && !settings.bucket) errors.push('cache.bucket: type: s3 needs the bucket to keep the cache in');
   if (type !== 'registry' && (raw.ref !== undefined || raw.repository !== undefined)) {
     errors.push(`cache.${raw.ref !== undefined ? 'ref' : 'repository'}: applies to type: registry (the cache is type: ${type})`);

@@ -3,6 +3,7 @@ import { Field, formatExporterSpec, formatFields } from '../config/exporter';
 import { Attestation } from '../config/types';
 import { BuildRequest, Output, Pair, pairText } from '../plan/build-request';
 import { writeCsvRecord } from '../config/csv';
+import { sizeBytes } from '../config/size';
 import { secretAndSshArgs } from './buildx-args';
 
 /**
@@ -24,7 +25,7 @@ export function buildctlBuildArgs(request: BuildRequest, loadTar: string): strin
   for (const context of request.buildContexts) args.push(...namedContext(context));
   if (request.network && request.network !== 'default') opt(`force-network-mode=${request.network}`);
   if (request.network === 'host') args.push('--allow', 'network.host');
-  if (request.shmSize) opt(`shm-size=${bytes(request.shmSize)}`);
+  if (request.shmSize) opt(`shm-size=${sizeBytes(request.shmSize) ?? 0}`);
   if (request.addHosts.length > 0) opt(`add-hosts=${writeCsvRecord(request.addHosts.map((host) => host.replace(':', '=')))}`);
   if (request.ulimits.length > 0) opt(`ulimit=${writeCsvRecord(request.ulimits)}`);
   args.push(...attestation('provenance', request.provenance ?? (request.pushes ? { enabled: true, attrs: [] } : undefined)));
@@ -77,11 +78,4 @@ function attestation(name: string, value: Attestation): string[] {
   if (!value?.enabled) return [];
   const attrs = value.attrs.length > 0 ? formatFields(value.attrs) : name === 'provenance' ? 'mode=min' : '';
   return ['--opt', `attest:${name}=${attrs}`];
-}
-
-/** `2g` → bytes, as buildx converts --shm-size for the frontend (which wants a number). */
-export function bytes(size: string): number {
-  const match = /^(\d+)([bkmg]?)$/i.exec(size);
-  const power = { '': 0, b: 0, k: 1, m: 2, g: 3 }[(match?.[2] ?? '').toLowerCase() as '' | 'b' | 'k' | 'm' | 'g'];
-  return Number(match?.[1] ?? 0) * 1024 ** power;
 }

@@ -1,6 +1,6 @@
 import { ExporterSpec, attrValue } from '../config/exporter';
 import { Attestation, Config, KeyValue, Progress } from '../config/types';
-import { planCache } from './cache-plan';
+import { LocalCache, planCache } from './cache-plan';
 import { ociLabels } from './oci-labels';
 
 type Env = Record<string, string | undefined>;
@@ -54,6 +54,8 @@ export interface BuildRequest {
   cacheImports: ExporterSpec[];
   /** --cache-to / --export-cache. */
   cacheExports: ExporterSpec[];
+  /** A local cache directory, promoted after a successful build. */
+  localCache?: LocalCache;
   progress: Progress;
   /** The job's private state dir: TLS files, the metadata file, an image tar to load. */
   stateDir: string;
@@ -114,6 +116,7 @@ export function planBuildRequest(config: Config, env: Env, stateDir: string, now
     noCache: config.noCache,
     cacheImports: cache.imports,
     cacheExports: cache.exports,
+    localCache: cache.local,
     progress: config.progress,
     stateDir,
     metadataFile: `${stateDir}/build-metadata.json`,

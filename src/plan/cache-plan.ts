@@ -2,6 +2,9 @@ import { CacheConfig } from '../config/cache';
 import { ExporterSpec, Field } from '../config/exporter';
 import { sanitizeTag } from '../config/image-refs';
 import { Config } from '../config/types';
+import { existsSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { inCheckout } from './build-request';
 
 type Env = Record<string, string | undefined>;
 
@@ -9,8 +12,46 @@ type Env = Record<string, string | undefined>;
 export interface CachePlan {
   imports: ExporterSpec[];
   exports: ExporterSpec[];
+  local?: LocalCache;
   notices: string[];
   errors: string[];
+}
+
+/**
+ * A local cache directory shared by the jobs of a host: generations `gen-<ms>-<job>`, the
+ * newest complete one named by the `current` symlink. A job reads the generation current
+ * when it starts (leased, so no job prunes it meanwhile) and exports to a directory of its
+ * own, which becomes current only when the build succeeds.
+ */
+export interface LocalCache {
+  root: string;
+  /** The generation this job imports (a directory name in root), if there is one. */
+  generation?: string;
+  /** Where this job's export goes. */
+  incoming: string;
+  /** The lease file naming `generation` while the job runs. */
+  lease: string;
+  maxBytes: number;
+}
+
+export const currentLink = 'current';
+
+/** The generation `current` names, if it is there and complete. */
+export function currentGeneration(root: string): string | undefined {
+  try {
+    const target = readlinkSync(join(root, currentLink));
+    return existsSync(join(root, target, 'index.json')) ? target : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Instance storage when the agent has it (Elastic CI Stack: /mnt/ephemeral), else the user's cache dir; per pipeline. */
+export function defaultLocalCacheRoot(env: Env, exists: (path: string) => boolean = existsSync): string {
+  const pipeline = sanitizeTag(env.BUILDKITE_PIPELINE_SLUG || 'local');
+  if (exists('/mnt/ephemeral')) return `/mnt/ephemeral/buildkite-plugin-buildkit/cache/${pipeline}`;
+  const base = env.XDG_CACHE_HOME || `${env.HOME || '/tmp'}/.cache`;
+  return `${base}/buildkite-plugin-buildkit/${pipeline}`;
 }
 
 /** `host/team/app:tag@sha256:...` → `host/team/app`. */
@@ -61,6 +102,7 @@ export function planCache(config: Config, env: Env): CachePlan {
   if (cache && cache.type !== 'none') {
     const fork = isForkPullRequest(env);
     if (cache.type === 'registry') registryCache(cache, config.refs, env, fork, plan);
+    else if (cache.type === 'local') localCache(cache, env, fork, plan);
     else if (cache.type === 's3') s3Cache(cache, env, fork, plan);
     else inlineCache(config, fork, plan);
     if (fork) plan.notices.push('cache: a pull request from a fork reads the cache but never writes it');
@@ -89,6 +131,24 @@ function registryCache(cache: CacheConfig, refs: string[], env: Env, fork: boole
     ['ignore-error', 'true'],
   ];
   plan.exports.push(spec('registry', fields));
+}
+
+function localCache(cache: CacheConfig, env: Env, fork: boolean, plan: CachePlan): void {
+  const root = cache.path ? inCheckout(cache.path, env) : defaultLocalCacheRoot(env);
+  const job = sanitizeTag(env.BUILDKITE_JOB_ID || 'local');
+  const generation = currentGeneration(root);
+  const local: LocalCache = { root, generation, incoming: join(root, `.incoming-${job}`), lease: join(root, 'leases', job), maxBytes: cache.maxBytes };
+  if (generation) plan.imports.push(spec('local', [['src', join(root, generation)]]));
+  else plan.notices.push(`cache: no local cache in ${root} yet; this build starts it`);
+  if (!fork)
+    plan.exports.push(
+      spec('local', [
+        ['dest', local.incoming],
+        ['mode', cache.mode],
+        ['ignore-error', 'true'],
+      ]),
+    );
+  plan.local = local;
 }
 
 function s3Cache(cache: CacheConfig, env: Env, fork: boolean, plan: CachePlan): void {

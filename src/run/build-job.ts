@@ -24,6 +24,7 @@ import { Runtime, processRuntime } from './runtime';
 import { shellCommand } from './shell-quote';
 import { createStateDir, stateDirPath } from './state-dir';
 import { runStepCommand } from './step-command';
+import { finishLocalCache, leaseLocalCache } from './local-cache';
 import { scanImage } from './scan-image';
 
 /** The command hook: build, report, then the step's own command with the results. */
@@ -83,8 +84,11 @@ async function buildAndReport(config: Config, plan: Plan, env: NodeJS.ProcessEnv
 
   const started = Date.now();
   const progress = new BuildProgress();
+  const { localCache } = plan.request;
+  if (localCache) leaseLocalCache(localCache, stateDir);
   const build = await executeSteps([plan.build, ...plan.after], { ...context, observe: { step: plan.build, line: (text) => progress.line(text) } });
   const seconds = (Date.now() - started) / 1000;
+  const localWarnings = localCache ? await finishLocalCache(localCache, build.code === 0 && !runtime.cancelled(), (ms) => runtime.sleep(ms)) : [];
   log.info(`buildkit: the build took ${Math.round(seconds * 1000)} ms`);
   const cancelled = runtime.cancelled();
   if (cancelled) {
@@ -101,6 +105,8 @@ async function buildAndReport(config: Config, plan: Plan, env: NodeJS.ProcessEnv
   }
 
   const cache = cacheReport(plan.request, progress);
+  localWarnings.forEach((warning) => log.warn(warning));
+  cache.warnings.push(...localWarnings);
   const result = readBuildMetadata(plan.request.metadataFile, config.bake?.targets);
   const refs = config.bake ? Object.values(result.targets).flatMap((t) => t.refs) : plan.request.refs;
   const exports: Record<string, string> = { ...plan.exports, BUILDKIT_IMAGE_REFS: refs.join(' ') };

@@ -1,6 +1,6 @@
 import { pluginEnv } from '../../src/cli/plugin-env';
 import { loadConfig } from '../../src/config/load-config';
-import { bytes } from '../../src/engines/buildctl-args';
+import { sizeBytes } from '../../src/config/size';
 import { connectionCause, remoteHint } from '../../src/engines/remote-hints';
 import { rankEndpoints } from '../../src/engines/endpoints';
 import { Facts } from '../../src/engines/engine';
@@ -264,7 +264,7 @@ describe('configuration of remote builders', () => {
   });
 
   test('shm-size units', () => {
-    expect([bytes('64'), bytes('1k'), bytes('2m'), bytes('2G')]).toEqual([64, 1024, 2 * 1024 ** 2, 2 * 1024 ** 3]);
+    expect([sizeBytes('64'), sizeBytes('1k'), sizeBytes('2m'), sizeBytes('2G')]).toEqual([64, 1024, 2 * 1024 ** 2, 2 * 1024 ** 3]);
   });
 });
 

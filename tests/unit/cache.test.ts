@@ -37,7 +37,7 @@ describe('cache: the option', () => {
   test.each(['json', 'flattened'] as const)('%s: true, a map, raw lists', (form) => {
     const loaded = load({ image: registry, cache: true, 'cache-from': ['other/app:cache'], 'cache-to': ['type=local,dest=/tmp/c'] }, form);
     if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
-    expect(loaded.config.cache).toEqual({ type: 'registry', mode: 'max', usePathStyle: false, from: [] });
+    expect(loaded.config.cache).toEqual({ type: 'registry', mode: 'max', maxBytes: 10 * 1024 ** 3, usePathStyle: false, from: [] });
     expect(loaded.config.cacheFrom).toEqual([{ type: 'registry', attrs: [{ key: 'ref', value: 'other/app:cache' }] }]);
     expect(loaded.config.cacheTo).toEqual([{ type: 'local', attrs: [{ key: 'dest', value: '/tmp/c' }] }]);
     const s3 = load({ image: registry, cache: { bucket: 'ci-cache', region: 'eu-west-1', 'use-path-style': true, mode: 'min' } }, form);
