@@ -122,15 +122,16 @@ function registryCache(cache: CacheConfig, refs: string[], env: Env, fork: boole
   const refs_ = cache.ref ? [cache.ref] : cacheBranches(env).map((branch) => `${repository}:${cacheTag(branch)}`);
   plan.imports.push(...refs_.map((ref) => spec('registry', [['ref', ref]])));
   if (fork) return;
-  // ECR takes only image manifests in OCI media types as cache; ignore-error: a failed export is a warning.
-  const fields: Array<[string, string]> = [
-    ['ref', refs_[0] as string],
+  // ECR takes only image manifests in OCI media types as cache.
+  plan.exports.push(spec('registry', [['ref', refs_[0] as string], ['image-manifest', 'true'], ['oci-mediatypes', 'true'], ...exportFields(cache)]));
+}
+
+/** What every export of `cache` carries. ignore-error: a failed export is a warning, never a failed build. */
+function exportFields(cache: CacheConfig): Array<[string, string]> {
+  return [
     ['mode', cache.mode],
-    ['image-manifest', 'true'],
-    ['oci-mediatypes', 'true'],
     ['ignore-error', 'true'],
   ];
-  plan.exports.push(spec('registry', fields));
 }
 
 function localCache(cache: CacheConfig, env: Env, fork: boolean, plan: CachePlan): void {
@@ -140,14 +141,7 @@ function localCache(cache: CacheConfig, env: Env, fork: boolean, plan: CachePlan
   const local: LocalCache = { root, generation, incoming: join(root, `.incoming-${job}`), lease: join(root, 'leases', job), maxBytes: cache.maxBytes };
   if (generation) plan.imports.push(spec('local', [['src', join(root, generation)]]));
   else plan.notices.push(`cache: no local cache in ${root} yet; this build starts it`);
-  if (!fork)
-    plan.exports.push(
-      spec('local', [
-        ['dest', local.incoming],
-        ['mode', cache.mode],
-        ['ignore-error', 'true'],
-      ]),
-    );
+  if (!fork) plan.exports.push(spec('local', [['dest', local.incoming], ...exportFields(cache)]));
   plan.local = local;
 }
 
@@ -164,7 +158,7 @@ function s3Cache(cache: CacheConfig, env: Env, fork: boolean, plan: CachePlan): 
   const names = cacheBranches(env).map(sanitizeTag);
   // BuildKit's s3 cache reads several names, separated by ';', in order.
   plan.imports.push(spec('s3', [...where, ['name', names.join(';')]]));
-  if (!fork) plan.exports.push(spec('s3', [...where, ['name', names[0]], ['mode', cache.mode], ['ignore-error', 'true']]));
+  if (!fork) plan.exports.push(spec('s3', [...where, ['name', names[0]], ...exportFields(cache)]));
 }
 
 function inlineCache(config: Config, fork: boolean, plan: CachePlan): void {

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Daemon, describeWithBuildkitd, startBuildkitd, withBuildctl } from './buildkitd';
-import { checkout, expectSuccess, registryManifest, runPipelineStep, scratchDir, testRegistry } from './support';
+import { checkout, classicDockerHost, expectSuccess, registryManifest, root, runPipelineStep, scratchDir, testRegistry } from './support';
 
 jest.setTimeout(180_000);
 
@@ -45,7 +45,7 @@ describe('cache: true on the Docker engine (containerd image store)', () => {
     const main = await runPipelineStep(checkout(), { key: 'main', config: app(repo, greeting) }, { env: onBranch('main') });
     expectSuccess(main);
     expect(main.output).toContain(
-      `--cache-to type=registry,ref=${registry}/${repo}:buildcache-main,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true`,
+      `--cache-to type=registry,ref=${registry}/${repo}:buildcache-main,image-manifest=true,oci-mediatypes=true,mode=max,ignore-error=true`,
     );
     expect(main.output).toContain('buildkit: cache: 0 of 4 build steps cached');
     expect(main.output).toContain(`buildkit: cache: nothing imported (importing cache manifest from ${registry}/${repo}:buildcache-main`);
@@ -112,6 +112,27 @@ describe('cache: true on the Docker engine (containerd image store)', () => {
     expect(run.output).toMatch(/buildkit: warning: cache: the cache was not saved, the build goes on \(exporting cache to registry: .*127\.0\.0\.1:1/);
     expect(run.result.annotations['buildkit-down']).toContain('cache: the cache was not saved');
     expect(await tagExists(repo, '1')).toBe(true);
+  });
+});
+
+describeWithBuildkitd('cache: true on the classic image store (the Elastic CI Stack)', () => {
+  test("a per-job docker-container builder exports the registry cache; the next job's fresh builder has every step cached", async () => {
+    const host = classicDockerHost();
+    const builderImage = execFileSync('bash', [join(root, 'scripts', 'buildkit-image.sh')], {
+      env: { ...process.env, DOCKER_HOST: host },
+      encoding: 'utf8',
+    }).trim();
+    const repo = `e2e/cache-classic-${Date.now()}`;
+    const greeting = `classic-${Date.now()}`;
+    const config = app(repo, greeting, { builder: { image: builderImage, 'driver-opts': ['network=host'] } });
+    const first = await runPipelineStep(checkout(), { key: 'first', config }, { env: { ...onBranch('main'), DOCKER_HOST: host } });
+    expectSuccess(first);
+    expect(first.output).toContain("the engine's classic image store cannot do a registry cache export");
+    expect(await tagExists(repo, 'buildcache-main')).toBe(true);
+
+    const next = await runPipelineStep(checkout(), { key: 'next', config }, { env: { ...onBranch('feature/z'), DOCKER_HOST: host } });
+    expectSuccess(next);
+    expect(next.output).toContain('buildkit: cache: 4 of 4 build steps cached');
   });
 });
 
