@@ -72,7 +72,8 @@ function round(host, image, cache, builder, variants) {
 
 function store(name, host, cache, builder, variants = false) {
   const image = `${registry}/bench-${name.replace(/[^a-z]+/g, '-')}${Date.now()}`;
-  const all = Array.from({ length: rounds }, () => round(host, image, cache, builder, variants));
+  // A repository per round: a round's cold builds must find no cache of the one before.
+  const all = Array.from({ length: rounds }, (_, i) => round(host, `${image}-${i}`, cache, builder, variants));
   const row = (key) => ({ seconds: median(all.map((r) => r[key].seconds)), hits: all[all.length - 1][key].hits });
   const print = (label, result, note = '') =>
     console.log(

@@ -45,7 +45,7 @@ describe('cache: true on the Docker engine (containerd image store)', () => {
     const main = await runPipelineStep(checkout(), { key: 'main', config: app(repo, greeting) }, { env: onBranch('main') });
     expectSuccess(main);
     expect(main.output).toContain(
-      `--cache-to type=registry,ref=${registry}/${repo}:buildcache-main,image-manifest=true,oci-mediatypes=true,mode=max,ignore-error=true`,
+      `--cache-to type=registry,ref=${registry}/${repo}:buildcache-main,image-manifest=true,oci-mediatypes=true,mode=max,compression=zstd,ignore-error=true`,
     );
     expect(main.output).toContain('buildkit: cache: 0 of 4 build steps cached');
     expect(main.output).toContain(`buildkit: cache: nothing imported (importing cache manifest from ${registry}/${repo}:buildcache-main`);

@@ -11,7 +11,7 @@ import { fakeRuntime } from '../support/fake-runtime';
 
 const registry = 'registry.example.com/team/app';
 const branchEnv = { BUILDKITE_BRANCH: 'feature/login', BUILDKITE_PIPELINE_DEFAULT_BRANCH: 'main', BUILDKITE_REPO: 'git@github.com:acme/app.git' };
-const exportAttrs = 'image-manifest=true,oci-mediatypes=true,mode=max,ignore-error=true';
+const exportAttrs = 'image-manifest=true,oci-mediatypes=true,mode=max,compression=zstd,ignore-error=true';
 
 function load(config: Record<string, unknown>, form: 'json' | 'flattened' = 'json') {
   return loadConfig({ PATH: '/usr/bin', ...pluginEnv('buildkit#v1', { 'oci-labels': false, ...config }, form) });
@@ -124,7 +124,7 @@ describe('cache: planned per branch', () => {
       '--cache-from type=registry,ref=registry.example.com/cache/app:buildcache-feature-login',
       '--cache-from type=registry,ref=registry.example.com/cache/app:buildcache-main',
       '--cache-from type=registry,ref=base/app:cache',
-      '--cache-to type=registry,ref=registry.example.com/cache/app:buildcache-feature-login,image-manifest=true,oci-mediatypes=true,mode=min,ignore-error=true',
+      '--cache-to type=registry,ref=registry.example.com/cache/app:buildcache-feature-login,image-manifest=true,oci-mediatypes=true,mode=min,compression=zstd,ignore-error=true',
     ]);
     expect(cacheFlags(planFor({ image: registry, cache: { ref: `${registry}:cache` } }).build.argv)).toEqual([
       `--cache-from type=registry,ref=${registry}:cache`,
@@ -141,7 +141,7 @@ describe('cache: planned per branch', () => {
     const where = 'bucket=ci-cache,region=eu-west-1,prefix=web/,endpoint_url=http://127.0.0.1:9000,use_path_style=true';
     expect(cacheFlags(plan.build.argv)).toEqual([
       `--cache-from type=s3,${where},name=feature-login;main`,
-      `--cache-to type=s3,${where},name=feature-login,mode=max,ignore-error=true`,
+      `--cache-to type=s3,${where},name=feature-login,mode=max,compression=zstd,ignore-error=true`,
     ]);
   });
 

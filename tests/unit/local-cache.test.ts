@@ -43,6 +43,7 @@ describe('type: local, planned', () => {
         attrs: [
           { key: 'dest', value: join(root, '.incoming-job-1') },
           { key: 'mode', value: 'max' },
+          { key: 'compression', value: 'zstd' },
           { key: 'ignore-error', value: 'true' },
         ],
       },
