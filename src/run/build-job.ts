@@ -1,6 +1,6 @@
 import { Config } from '../config/types';
 import { factsToProbe } from '../engines/choose';
-import { BuildRequest, planBuildRequest } from '../plan/build-request';
+import { planBuildRequest } from '../plan/build-request';
 import { Plan, planJob } from '../plan/plan';
 import { ScanPlan } from '../plan/scan-plan';
 import { planOrFail } from './config-or-fail';
@@ -25,6 +25,7 @@ import { shellCommand } from './shell-quote';
 import { createStateDir, stateDirPath } from './state-dir';
 import { runStepCommand } from './step-command';
 import { finishLocalCache, leaseLocalCache } from './local-cache';
+import { cacheReport } from './cache-report';
 import { scanImage } from './scan-image';
 
 /** The command hook: build, report, then the step's own command with the results. */
@@ -104,9 +105,7 @@ async function buildAndReport(config: Config, plan: Plan, env: NodeJS.ProcessEnv
     return { code: build.code };
   }
 
-  const cache = cacheReport(plan.request, progress);
-  localWarnings.forEach((warning) => log.warn(warning));
-  cache.warnings.push(...localWarnings);
+  const cache = cacheReport(plan.request, progress, localWarnings);
   const result = readBuildMetadata(plan.request.metadataFile, config.bake?.targets);
   const refs = config.bake ? Object.values(result.targets).flatMap((t) => t.refs) : plan.request.refs;
   const exports: Record<string, string> = { ...plan.exports, BUILDKIT_IMAGE_REFS: refs.join(' ') };
@@ -117,23 +116,6 @@ async function buildAndReport(config: Config, plan: Plan, env: NodeJS.ProcessEnv
     runtime.agent,
   );
   return { exports };
-}
-
-/** What the build's progress tells about its cache: hits, a note per failed import, a warning per failed export. */
-function cacheReport(request: BuildRequest, progress: BuildProgress): { hits?: { cached: number; total: number }; warnings: string[] } {
-  if (request.cacheImports.length === 0 && request.cacheExports.length === 0) return { warnings: [] };
-  const hits = progress.cacheHits();
-  if (hits.total > 0) log.info(`buildkit: cache: ${hits.cached} of ${hits.total} build steps cached`);
-  progress.failedImports().forEach((failure) => log.info(`buildkit: cache: nothing imported (${failure})`));
-  const warnings = progress.failedExports().map((failure) => `cache: the cache was not saved, the build goes on (${failure})${immutableCacheHint(failure)}`);
-  warnings.forEach((warning) => log.warn(warning));
-  return { hits: hits.total > 0 ? hits : undefined, warnings };
-}
-
-function immutableCacheHint(failure: string): string {
-  return /immutable|ImageTagAlreadyExistsException/i.test(failure)
-    ? '. The ECR repository has immutable tags, so buildcache-<branch> cannot be updated: put the cache in a repository with mutable tags (cache.repository)'
-    : '';
 }
 
 /** dry-run: every command of the plan, as it would run; housekeeping and skip checks as comments. */
