@@ -40,6 +40,9 @@ function maxBytes(value: unknown, errors: string[]): number {
   return bytes;
 }
 
+/** BuildKit's cache backends. */
+const cacheBackends = ['registry', 'local', 'inline', 's3', 'gha', 'azblob'];
+
 /** `cache-from` / `cache-to` as buildx reads them: a ref alone is a registry cache. */
 export function parseCacheSpec(spec: string): ExporterSpec {
   const fields = readCsvRecord(spec);
@@ -50,7 +53,7 @@ export function parseCacheSpec(spec: string): ExporterSpec {
     return { key: field.slice(0, eq).trim().toLowerCase(), value: field.slice(eq + 1) };
   });
   const type = attrs.find((attr) => attr.key === 'type');
-  if (!type || type.value === '') throw new CsvError(`expected a type= field (registry, local, s3, gha, azblob, inline); got ${JSON.stringify(spec)}`);
+  if (!type || !cacheBackends.includes(type.value)) throw new CsvError(`expected a type= field of ${cacheBackends.join(', ')}; got ${JSON.stringify(spec)}`);
   return { type: type.value, attrs: attrs.filter((attr) => attr !== type) };
 }
 
@@ -95,6 +98,17 @@ export function cacheSettings(value: unknown, errors: string[]): CacheConfig | u
   }
   if (raw.ref !== undefined && raw.repository !== undefined)
     errors.push('cache.ref: give ref (one exact cache ref) or repository (a tag per branch), not both');
+  if (settings.repository !== undefined && /@|:[^/]*$/.test(settings.repository)) {
+    errors.push(
+      `cache.repository: expected a repository without a tag or digest (the plugin adds buildcache-<branch>); got ${JSON.stringify(settings.repository)}`,
+    );
+  }
+  if (settings.path !== undefined && !settings.path.startsWith('/')) {
+    errors.push(
+      `cache.path: expected an absolute path on the agent, outside the checkout (the cache is shared by the jobs of the host); got ${JSON.stringify(settings.path)}`,
+    );
+  }
+  if (type === 'none' && settings.from.length > 0) errors.push('cache.from: type: none imports nothing; use cache-from for imports alone');
   if (type === 'inline' && raw.mode === 'max') errors.push('cache.mode: inline cache holds only the final image (mode=min); use type: registry for mode=max');
   return settings;
 }

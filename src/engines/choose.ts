@@ -1,6 +1,7 @@
 import { PlanError } from '../plan/plan-error';
 import { buildctlDaemonlessEngine, buildctlRemoteEngine } from './buildctl';
 import { builderName, buildxKubernetesEngine, buildxRemoteEngine, dockerContainerEngine } from './buildx-builder';
+import { classicStoreLimits, dockerDriverLimits } from './classic-store';
 import { dockerEngine } from './docker';
 import { Engine, EngineInput, Fact, Facts } from './engine';
 import { remoteEndpoints } from './remote-endpoints';
@@ -104,18 +105,22 @@ function noDockerCli(input: EngineInput, facts: Facts): void {
   }
 }
 
-/** The Docker engine's own BuildKit, unless its classic image store cannot do the build. */
+/** The Docker engine's own BuildKit, unless it cannot do the build (its classic image store, or buildx's docker driver). */
 function dockerOrContainer(input: EngineInput, facts: Facts): EngineChoice {
-  const limits = dockerEngine.limits(input, facts);
-  if (limits.length === 0) return { engine: dockerEngine, reason: 'a Docker engine is here, and its own BuildKit can do this build' };
+  const store = facts.imageStore === 'classic' ? classicStoreLimits(input.request) : [];
+  const driver = dockerDriverLimits(input.request);
+  if (store.length + driver.length === 0) return { engine: dockerEngine, reason: 'a Docker engine is here, and its own BuildKit can do this build' };
+  const reason = [
+    ...(store.length > 0 ? [`the engine's classic image store cannot do ${store.join(' or ')}`] : []),
+    ...(driver.length > 0 ? [`buildx's docker driver cannot use ${driver.join(' or ')}`] : []),
+  ].join('; ');
   if (input.config.builder.driver === 'docker') {
+    const containerd =
+      store.length > 0 ? 'Either enable the containerd image store on the agent (daemon.json: {"features":{"containerd-snapshotter":true}}), or let ' : 'Let ';
     throw new PlanError(
-      `builder.driver: the Docker engine's classic image store cannot do ${limits.join(' or ')}. Either enable the ` +
-        'containerd image store on the agent (daemon.json: {"features":{"containerd-snapshotter":true}}), or let the plugin ' +
-        'use a per-job builder (builder.driver: auto or docker-container)',
+      `builder.driver: ${reason.replace("the engine's", "the Docker engine's")}. ${containerd}the plugin use a per-job builder (builder.driver: auto or docker-container)`,
     );
   }
-  const reason = `the engine's classic image store cannot do ${limits.join(' or ')}`;
   return {
     engine: dockerContainerEngine,
     reason,

@@ -16,3 +16,12 @@ export function classicStoreLimits(request: BuildRequest): string[] {
     reasons.push(`a ${request.cacheExports.find((c) => c.type !== 'inline')?.type} cache export`);
   return reasons;
 }
+
+/** Cache backends buildx's docker driver has (moby registers gha, inline, local and registry), on either store. */
+const dockerDriverCaches = ['registry', 'local', 'inline', 'gha'];
+
+/** What buildx's docker driver cannot do on any image store: other cache backends (s3, azblob). */
+export function dockerDriverLimits(request: BuildRequest): string[] {
+  const types = [...request.cacheImports, ...request.cacheExports].map((cache) => cache.type).filter((type) => !dockerDriverCaches.includes(type));
+  return [...new Set(types)].map((type) => `an ${type} cache`);
+}

@@ -1,6 +1,6 @@
 import { versionMatters } from '../plan/version-gates';
 import { buildxStep } from './buildx-step';
-import { classicStoreLimits } from './classic-store';
+import { classicStoreLimits, dockerDriverLimits } from './classic-store';
 import { dockerHint } from './docker-hints';
 import { Engine, Fact } from './engine';
 
@@ -14,7 +14,7 @@ export const dockerEngine: Engine = {
     if (!config.dryRun && versionMatters(request, 'BuildKit')) facts.push('buildkitVersion');
     return facts;
   },
-  limits: ({ request }, facts) => (facts.imageStore === 'classic' ? classicStoreLimits(request) : []),
+  limits: ({ request }, facts) => [...(facts.imageStore === 'classic' ? classicStoreLimits(request) : []), ...dockerDriverLimits(request)],
   setup: () => [],
   build: (input) => buildxStep(input),
   after: () => [],

@@ -76,7 +76,8 @@ export function planBuildRequest(config: Config, env: Env, stateDir: string, now
   const cache = planCache(config, env);
   notices.push(...cache.notices);
   const labels = config.ociLabels ? [...ociLabels(env, now, config.labels), ...config.labels] : config.labels;
-  const outputs = foldOutputs(config, config.refs);
+  const refs = [...config.refs, ...cache.tags];
+  const outputs = foldOutputs(config, refs);
   const loads = outputs.some((output) => output.type === 'docker');
   let { provenance, sbom } = config;
   if (loads) {
@@ -105,7 +106,7 @@ export function planBuildRequest(config: Config, env: Env, stateDir: string, now
     shmSize: config.shmSize,
     addHosts: config.addHosts,
     ulimits: config.ulimits,
-    refs: config.refs,
+    refs,
     outputs,
     explicitOutputs: config.outputs.length > 0,
     loads,

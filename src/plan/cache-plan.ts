@@ -4,7 +4,6 @@ import { sanitizeTag } from '../config/image-refs';
 import { Config } from '../config/types';
 import { existsSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { inCheckout } from './build-request';
 
 type Env = Record<string, string | undefined>;
 
@@ -13,23 +12,25 @@ export interface CachePlan {
   imports: ExporterSpec[];
   exports: ExporterSpec[];
   local?: LocalCache;
+  /** More tags for the pushed image: an inline cache's `buildcache-<branch>`. */
+  tags: string[];
   notices: string[];
   errors: string[];
 }
 
 /**
  * A local cache directory shared by the jobs of a host: generations `gen-<ms>-<job>`, the
- * newest complete one named by the `current` symlink. A job reads the generation current
- * when it starts (leased, so no job prunes it meanwhile) and exports to a directory of its
- * own, which becomes current only when the build succeeds.
+ * newest complete one named by the `current` symlink. Just before its build, a job links
+ * `reading` to the generation then current and leases it (so no job prunes it meanwhile);
+ * it exports to a directory of its own, which becomes current only when the build succeeds.
  */
 export interface LocalCache {
   root: string;
-  /** The generation this job imports (a directory name in root), if there is one. */
-  generation?: string;
+  /** The symlink the build imports from, made when the job leases a generation. */
+  reading: string;
   /** Where this job's export goes. */
   incoming: string;
-  /** The lease file naming `generation` while the job runs. */
+  /** The lease file naming the generation `reading` links to, while the job runs. */
   lease: string;
   maxBytes: number;
 }
@@ -97,14 +98,14 @@ const spec = (type: string, fields: Array<[string, string | undefined]>): Export
 
 /** The cache of a build: `cache` planned per branch, then the raw `cache-from` / `cache-to`. */
 export function planCache(config: Config, env: Env): CachePlan {
-  const plan: CachePlan = { imports: [], exports: [], notices: [], errors: [] };
+  const plan: CachePlan = { imports: [], exports: [], tags: [], notices: [], errors: [] };
   const { cache } = config;
   if (cache && cache.type !== 'none') {
     const fork = isForkPullRequest(env);
     if (cache.type === 'registry') registryCache(cache, config.refs, env, fork, plan);
     else if (cache.type === 'local') localCache(cache, env, fork, plan);
     else if (cache.type === 's3') s3Cache(cache, env, fork, plan);
-    else inlineCache(config, fork, plan);
+    else inlineCache(config, env, fork, plan);
     if (fork) plan.notices.push('cache: a pull request from a fork reads the cache but never writes it');
     plan.imports.push(...cache.from);
   }
@@ -140,11 +141,17 @@ function exportFields(cache: CacheConfig): Array<[string, string]> {
 }
 
 function localCache(cache: CacheConfig, env: Env, fork: boolean, plan: CachePlan): void {
-  const root = cache.path ? inCheckout(cache.path, env) : defaultLocalCacheRoot(env);
+  const root = cache.path ?? defaultLocalCacheRoot(env);
   const job = sanitizeTag(env.BUILDKITE_JOB_ID || 'local');
-  const generation = currentGeneration(root);
-  const local: LocalCache = { root, generation, incoming: join(root, `.incoming-${job}`), lease: join(root, 'leases', job), maxBytes: cache.maxBytes };
-  if (generation) plan.imports.push(spec('local', [['src', join(root, generation)]]));
+  const local: LocalCache = {
+    root,
+    reading: join(root, `.reading-${job}`),
+    incoming: join(root, `.incoming-${job}`),
+    lease: join(root, 'leases', job),
+    maxBytes: cache.maxBytes,
+  };
+  // Which generation is read is decided when the job leases it; until then, only whether there is one.
+  if (currentGeneration(root)) plan.imports.push(spec('local', [['src', local.reading]]));
   else plan.notices.push(`cache: no local cache in ${root} yet; this build starts it`);
   if (!fork) plan.exports.push(spec('local', [['dest', local.incoming], ...exportFields(cache)]));
   plan.local = local;
@@ -161,16 +168,21 @@ function s3Cache(cache: CacheConfig, env: Env, fork: boolean, plan: CachePlan): 
   ];
   if (!where[1]?.[1]) plan.errors.push('cache.region: an s3 cache needs its region (cache.region, or AWS_REGION in the environment)');
   const names = cacheBranches(env).map(sanitizeTag);
-  // BuildKit's s3 cache reads several names, separated by ';', in order.
-  plan.imports.push(spec('s3', [...where, ['name', names.join(';')]]));
+  // BuildKit's s3 importer reads only the first of `;`-separated names: one import per branch.
+  plan.imports.push(...names.map((name) => spec('s3', [...where, ['name', name]])));
   if (!fork) plan.exports.push(spec('s3', [...where, ['name', names[0]], ...exportFields(cache)]));
 }
 
-function inlineCache(config: Config, fork: boolean, plan: CachePlan): void {
-  if (config.refs.length === 0) {
-    plan.errors.push('cache: type: inline keeps the cache in the pushed image: set image (and push: true)');
+/** Inline cache travels in the pushed image: the image is also tagged buildcache-<branch>, and imported by those tags. */
+function inlineCache(config: Config, env: Env, fork: boolean, plan: CachePlan): void {
+  if (config.refs.length === 0 || !config.push) {
+    plan.errors.push('cache: type: inline keeps the cache in the pushed image: set image and push: true');
     return;
   }
-  plan.imports.push(...config.refs.map((ref) => spec('registry', [['ref', ref]])));
-  if (!fork) plan.exports.push(spec('inline', []));
+  const repository = imageRepository(config.refs[0] as string);
+  const refs = cacheBranches(env).map((branch) => `${repository}:${cacheTag(branch)}`);
+  plan.imports.push(...refs.map((ref) => spec('registry', [['ref', ref]])));
+  if (fork) return;
+  plan.exports.push(spec('inline', []));
+  plan.tags.push(refs[0] as string);
 }

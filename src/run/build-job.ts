@@ -86,10 +86,12 @@ async function buildAndReport(config: Config, plan: Plan, env: NodeJS.ProcessEnv
   const started = Date.now();
   const progress = new BuildProgress();
   const { localCache } = plan.request;
-  if (localCache) leaseLocalCache(localCache, stateDir);
+  const leaseWarnings = localCache ? await leaseLocalCache(localCache, stateDir, (ms) => runtime.sleep(ms)) : [];
   const build = await executeSteps([plan.build, ...plan.after], { ...context, observe: { step: plan.build, line: (text) => progress.line(text) } });
   const seconds = (Date.now() - started) / 1000;
-  const localWarnings = localCache ? await finishLocalCache(localCache, build.code === 0 && !runtime.cancelled(), (ms) => runtime.sleep(ms)) : [];
+  const localWarnings = localCache
+    ? [...leaseWarnings, ...(await finishLocalCache(localCache, build.code === 0 && !runtime.cancelled(), (ms) => runtime.sleep(ms)))]
+    : [];
   log.info(`buildkit: the build took ${Math.round(seconds * 1000)} ms`);
   const cancelled = runtime.cancelled();
   if (cancelled) {

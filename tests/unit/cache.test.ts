@@ -132,7 +132,7 @@ describe('cache: planned per branch', () => {
     ]);
   });
 
-  test('s3: one import with every branch name, one export; prefix per pipeline', () => {
+  test('s3: one import per branch (BuildKit reads one name per import), one export; prefix per pipeline', () => {
     const env = { ...branchEnv, BUILDKITE_PIPELINE_SLUG: 'web' };
     const plan = planFor(
       { image: registry, cache: { bucket: 'ci-cache', region: 'eu-west-1', 'endpoint-url': 'http://127.0.0.1:9000', 'use-path-style': true } },
@@ -140,7 +140,8 @@ describe('cache: planned per branch', () => {
     );
     const where = 'bucket=ci-cache,region=eu-west-1,prefix=web/,endpoint_url=http://127.0.0.1:9000,use_path_style=true';
     expect(cacheFlags(plan.build.argv)).toEqual([
-      `--cache-from type=s3,${where},name=feature-login;main`,
+      `--cache-from type=s3,${where},name=feature-login`,
+      `--cache-from type=s3,${where},name=main`,
       `--cache-to type=s3,${where},name=feature-login,mode=max,compression=zstd,ignore-error=true`,
     ]);
   });
@@ -154,12 +155,41 @@ describe('cache: planned per branch', () => {
     );
   });
 
-  test('inline: exported into the image, imported from the image refs', () => {
-    expect(cacheFlags(planFor({ image: registry, tags: ['1', 'latest'], push: true, cache: { type: 'inline' } }).build.argv)).toEqual([
-      `--cache-from type=registry,ref=${registry}:1`,
-      `--cache-from type=registry,ref=${registry}:latest`,
+  test('inline: exported into the image, which is also tagged buildcache-<branch>; imported by those tags', () => {
+    const plan = planFor({ image: registry, tags: ['1'], push: true, cache: { type: 'inline' } });
+    expect(cacheFlags(plan.build.argv)).toEqual([
+      `--cache-from type=registry,ref=${registry}:buildcache-feature-login`,
+      `--cache-from type=registry,ref=${registry}:buildcache-main`,
       '--cache-to type=inline',
     ]);
+    expect(plan.request.refs).toEqual([`${registry}:1`, `${registry}:buildcache-feature-login`]);
+    expect(() => planFor({ image: registry, cache: { type: 'inline' } })).toThrow(
+      new PlanError('cache: type: inline keeps the cache in the pushed image: set image and push: true'),
+    );
+  });
+
+  test('bad cache specs and settings are refused, naming the option', () => {
+    expect(errorsOf({ image: registry, 'cache-to': ['type=bogus,dest=x'] })).toEqual([
+      'cache-to[0]: expected a type= field of registry, local, inline, s3, gha, azblob; got "type=bogus,dest=x"',
+    ]);
+    expect(errorsOf({ image: registry, cache: { repository: 'registry.example.com/cache:x' } })).toEqual([
+      'cache.repository: expected a repository without a tag or digest (the plugin adds buildcache-<branch>); got "registry.example.com/cache:x"',
+    ]);
+    expect(errorsOf({ image: registry, cache: { type: 'none', from: ['a/b:c'] } })).toEqual([
+      'cache.from: type: none imports nothing; use cache-from for imports alone',
+    ]);
+  });
+
+  test("s3 on the Docker engine: buildx's docker driver has no s3 cache, on either store, so a per-job builder builds", () => {
+    const s3 = { image: registry, cache: { bucket: 'b', region: 'eu-west-1' } };
+    const plan = planFor(s3, { ...branchEnv, BUILDKITE_JOB_ID: 'job-1' }, { dockerCli: true, imageStore: 'containerd' });
+    expect(plan.engine.name).toBe('docker-container');
+    expect(plan.notices.join('\n')).toContain("buildx's docker driver cannot use an s3 cache");
+    expect(() => planFor({ ...s3, builder: { driver: 'docker' } }, branchEnv, { dockerCli: true, imageStore: 'containerd' })).toThrow(
+      new PlanError(
+        "builder.driver: buildx's docker driver cannot use an s3 cache. Let the plugin use a per-job builder (builder.driver: auto or docker-container)",
+      ),
+    );
   });
 
   test('no image: a registry cache has nowhere to go', () => {
