@@ -28,10 +28,14 @@ export function scanSettings(value: unknown, errors: string[]): ScanConfig | und
   for (const key of ['fail-on', 'timeout', 'ignore']) {
     if (raw[key] !== undefined && !ecr) errors.push(`scan.${key}: applies to the ECR scan; set scan.ecr: true (a scan.command gates by its exit status)`);
   }
-  const failOn = String(raw['fail-on'] ?? 'never');
+  const failOn = String(raw['fail-on'] ?? 'never').trim();
+  const gate = failOn.toLowerCase() === 'never' ? 'never' : failOn.toUpperCase();
+  if (gate !== 'never' && !(gateSeverities as readonly string[]).includes(gate)) {
+    errors.push(`scan.fail-on: expected CRITICAL, HIGH, MEDIUM, LOW or never; got ${JSON.stringify(raw['fail-on'])}`);
+  }
   return {
     ecr,
-    failOn: failOn.toLowerCase() === 'never' ? 'never' : (failOn.toUpperCase() as GateSeverity),
+    failOn: gate as GateSeverity | 'never',
     timeoutSeconds: timeoutSeconds(raw.timeout, errors),
     ignore: list(raw.ignore).map((id) => id.toUpperCase()),
     command,

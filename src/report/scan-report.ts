@@ -59,10 +59,14 @@ function countsOf(findings: Finding[]): Counts {
   return counts;
 }
 
-/** The same vulnerability in the same package, once, however many platforms have it. */
+/** The same vulnerability in the same package, once, however many platforms have it: at its most severe. */
 function distinct(outcome: ScanOutcome): Finding[] {
   const seen = new Map<string, Finding>();
-  for (const finding of outcome.images.flatMap((image) => image.findings)) seen.set(`${finding.id} ${finding.package ?? ''}`, finding);
+  for (const finding of outcome.images.flatMap((image) => image.findings)) {
+    const key = `${finding.id} ${finding.package ?? ''}`;
+    const known = seen.get(key);
+    if (!known || rank(finding.severity) < rank(known.severity)) seen.set(key, finding);
+  }
   return [...seen.values()].sort((a, b) => rank(a.severity) - rank(b.severity) || a.id.localeCompare(b.id));
 }
 
@@ -109,13 +113,15 @@ function describeFinding(finding: Finding): string {
 
 /** Meta-data `buildkit.<ns>.scan`: compact JSON, empty parts left out. */
 export function scanMetaData(outcome: ScanOutcome, verdict: ScanVerdict): string {
-  const platforms = outcome.images.filter((image) => image.platform && !image.error);
+  const platforms = outcome.images.filter((image) => image.platform);
   return JSON.stringify({
     result: verdict.passed ? 'passed' : 'failed',
     failOn: outcome.settings.failOn,
     ...(outcome.repository && { repository: outcome.repository, digest: outcome.digest }),
     ...(outcome.scanning && { scanner: `ecr-${outcome.scanning}`, counts: verdict.counts }),
-    ...(platforms.length > 1 && { platforms: Object.fromEntries(platforms.map((image) => [image.platform, countsOf(image.findings)])) }),
+    ...(platforms.length > 0 && {
+      platforms: Object.fromEntries(platforms.map((image) => [image.platform, image.error ? { error: image.error } : countsOf(image.findings)])),
+    }),
     ...(verdict.failing.length > 0 && { failing: verdict.failing.map((f) => f.id) }),
     ...(verdict.ignored > 0 && { ignored: verdict.ignored }),
     ...(verdict.errors.length > 0 && { errors: verdict.errors }),
@@ -129,7 +135,9 @@ export function scanAnnotation(outcome: ScanOutcome, verdict: ScanVerdict, label
   const title = `:shield: ${label ? `${escapeMarkdown(label)}: image` : 'Image'} scan ${verdict.passed ? 'passed' : 'failed'}`;
   const lines = [`#### ${title}`, ''];
   if (outcome.repository) {
-    const scanner = outcome.scanning === 'enhanced' ? 'Amazon ECR enhanced scanning (Amazon Inspector)' : 'Amazon ECR basic scanning';
+    const scanner = { enhanced: 'Amazon ECR enhanced scanning (Amazon Inspector)', basic: 'Amazon ECR basic scanning', none: 'Amazon ECR image scanning' }[
+      outcome.scanning ?? 'none'
+    ];
     lines.push(`${scanner} of \`${outcome.repository}@${outcome.digest ?? ''}\``, '');
   }
   const scanned = outcome.images.filter((image) => !image.error);
@@ -160,7 +168,8 @@ export function scanAnnotation(outcome: ScanOutcome, verdict: ScanVerdict, label
     const { command, code } = outcome.command;
     lines.push(`\`scan.command\` ${code === 0 ? 'passed' : `failed (exit ${code})`}: \`${command.replace(/`/g, "'")}\``, '');
   }
-  const serious = verdict.counts.CRITICAL + verdict.counts.HIGH > verdict.ignored;
+  const ignoredIds = outcome.settings.ignore;
+  const serious = distinct(outcome).some((f) => rank(f.severity) <= rank('HIGH') && !ignoredIds.includes(f.id.toUpperCase()));
   const style = !verdict.passed ? 'error' : verdict.errors.length > 0 || serious ? 'warning' : 'info';
   return { body: `${lines.join('\n').trim()}\n`, style };
 }

@@ -66,7 +66,9 @@ export async function runBuildJob(config: Config, configNotices: string[], env: 
   }
   if (!('exports' in built)) return built.code;
   const scanned = plan.scan ? await scanImage(plan.scan, built.exports, config, env, runtime) : 0;
-  return scanned !== 0 ? scanned : runStepCommand({ ...env, ...built.exports }, runtime);
+  if (scanned !== 0) return scanned;
+  // A job cancelled meanwhile runs no step command.
+  return runtime.cancelled() ? 1 : runStepCommand({ ...env, ...built.exports }, runtime);
 }
 
 /** The build failed (its exit code), or succeeded with what it exports to the step command. */

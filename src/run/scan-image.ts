@@ -36,6 +36,10 @@ export async function scanImage(plan: ScanPlan, exports: Record<string, string>,
     calls.push(runtime.agent.annotate(annotation.body, annotation.style, annotationContext(env, 'scan')));
   }
   await Promise.all(calls);
+  if (runtime.cancelled()) {
+    log.error(`the scan was cancelled (${runtime.cancelled()})`);
+    return 1;
+  }
   if (verdict.passed) return 0;
   log.openCurrentGroup();
   gateFailure(outcome, verdict).forEach((line) => log.error(line));

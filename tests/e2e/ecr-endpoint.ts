@@ -40,6 +40,8 @@ export interface ScanningState {
   rules: Array<{ scanFrequency: 'SCAN_ON_PUSH' | 'CONTINUOUS_SCAN' | 'MANUAL'; repositoryFilters: Array<{ filter: string; filterType: 'WILDCARD' }> }>;
   /** How many DescribeImageScanFindings calls of a started scan answer IN_PROGRESS (BASIC) / PENDING (ENHANCED) before it completes; default 0. */
   pollsUntilComplete: number;
+  /** Then, how many more answer the done status (ACTIVE, as Inspector does) with no result yet: no findings, no completion time; default 0. */
+  pollsWithoutResult: number;
   /** A DescribeImageScanFindings of an image with no scan starts one (as scan on push or Inspector would) instead of answering ScanNotFoundException; default false. */
   autoStart: boolean;
 }
@@ -183,7 +185,7 @@ export async function startEcrEndpoint(): Promise<EcrEndpoint> {
     failNext(service, code, message, action) {
       failures[service].push({ code, message: message ?? `${code} (injected by the test)`, action });
     },
-    scanning: { scanType: 'BASIC', rules: [], pollsUntilComplete: 0, autoStart: false },
+    scanning: { scanType: 'BASIC', rules: [], pollsUntilComplete: 0, pollsWithoutResult: 0, autoStart: false },
     findings: new Map(),
     finalStatus: new Map(),
     scans: new Map(),
@@ -307,8 +309,9 @@ export async function startEcrEndpoint(): Promise<EcrEndpoint> {
         throw new AwsError('ScanNotFoundException', `Image scan does not exist for the image with '{imageDigest:${digest}}' ${where}`);
       }
       if (p.nextToken === undefined) scan.describes++;
-      const { scanType, pollsUntilComplete } = endpoint.scanning;
+      const { scanType, pollsUntilComplete, pollsWithoutResult } = endpoint.scanning;
       if (scan.describes <= pollsUntilComplete) return { ...head, imageScanStatus: scanStatus[scanType].running };
+      if (scan.describes <= pollsUntilComplete + pollsWithoutResult) return { ...head, imageScanStatus: scanStatus[scanType].done, imageScanFindings: {} };
       const final = endpoint.finalStatus.get(key);
       if (final) return { ...head, imageScanStatus: final };
 

@@ -173,7 +173,7 @@ describe('basic scanning', () => {
 
 test('enhanced scanning: the configuration says so, StartImageScan is refused, PENDING then ACTIVE with enhancedFindings', async () => {
   const rules = [{ scanFrequency: 'CONTINUOUS_SCAN' as const, repositoryFilters: [{ filter: 'team/*', filterType: 'WILDCARD' as const }] }];
-  endpoint.scanning = { scanType: 'ENHANCED', rules, pollsUntilComplete: 1, autoStart: true };
+  endpoint.scanning = { scanType: 'ENHANCED', rules, pollsUntilComplete: 1, pollsWithoutResult: 0, autoStart: true };
   const inspector: ScanFinding = {
     awsAccountId: '123456789012',
     findingArn: 'arn:aws:inspector2:us-east-1:123456789012:finding/0a1b2c',

@@ -77,6 +77,7 @@ beforeEach(() => {
   endpoint.scanning.scanType = 'BASIC';
   endpoint.scanning.rules = [];
   endpoint.scanning.pollsUntilComplete = 0;
+  endpoint.scanning.pollsWithoutResult = 0;
   endpoint.scanning.autoStart = false;
 });
 
@@ -131,16 +132,26 @@ describe('basic scanning', () => {
     expect(new Set(scan.images[0]?.findings.map((f) => f.id)).size).toBe(2345);
   });
 
-  test('scan on push: waits for the scan the push started, and never starts one', async () => {
+  test('scan on push: waits for the scan the push started, even when it shows up late, and never starts one', async () => {
     const digest = pushImage('on-push');
     endpoint.scanning.rules = [{ scanFrequency: 'SCAN_ON_PUSH', repositoryFilters: [{ filter: 'team/*', filterType: 'WILDCARD' }] }];
     endpoint.scanning.pollsUntilComplete = 1;
-    endpoint.startScan('team/app', digest);
     const from = endpoint.calls.length;
-    const scan = await scanEcrImage(target, digest, scanOptions().options);
+    // The push's scan appears only after the first poll found none.
+    const { options } = scanOptions();
+    const sleep = options.sleep;
+    options.sleep = async (ms) => {
+      if (!endpoint.scans.has(`team/app@${digest}`)) endpoint.startScan('team/app', digest);
+      await sleep(ms);
+    };
+    const scan = await scanEcrImage(target, digest, options);
     expect(scan.images[0]).toMatchObject({ digest, findings: [] });
-    expect(actionsSince(from)).not.toContain('StartImageScan 200');
-    expect(endpoint.scans.get(`team/app@${digest}`)?.startedBy).toBe('push');
+    expect(actionsSince(from).filter((a) => a.startsWith('StartImageScan'))).toEqual([]);
+    expect(actionsSince(from).filter((a) => a.startsWith('DescribeImageScanFindings'))).toEqual([
+      'DescribeImageScanFindings 400',
+      'DescribeImageScanFindings 200',
+      'DescribeImageScanFindings 200',
+    ]);
   });
 
   test('scan on push that never shows up: started after two polls find no scan', async () => {
@@ -149,7 +160,6 @@ describe('basic scanning', () => {
     const from = endpoint.calls.length;
     await scanEcrImage(target, digest, scanOptions().options);
     expect(actionsSince(from).slice(2)).toEqual([
-      'DescribeImageScanFindings 400',
       'DescribeImageScanFindings 400',
       'DescribeImageScanFindings 400',
       'StartImageScan 200',
@@ -235,7 +245,9 @@ describe('basic scanning', () => {
     const { options, lines } = scanOptions();
     const scan = await scanEcrImage(target, digest, options);
     expect(scan).toMatchObject({ scanning: 'basic', images: [{ digest, findings: [] }] });
-    expect(lines[0]).toMatch(/^cannot read the registry scanning configuration \(AccessDeniedException: not authorized .*\); assuming basic scanning$/);
+    expect(lines[0]).toMatch(
+      /^cannot read the registry scanning configuration \(AccessDeniedException: not authorized .*\); assuming basic scanning \(an enhanced-scanning registry is found out when StartImageScan is refused\)$/,
+    );
   });
 
   test('throttling is retried by the SDK', async () => {
@@ -320,6 +332,41 @@ describe('enhanced scanning (Amazon Inspector)', () => {
       { id: 'CVE-8', severity: 'UNDEFINED', package: 'openssl', installed: '3.0.1-r0', fixed: undefined, url: 'https://nvd.nist.gov/vuln/detail/CVE-8' },
     ]);
     expect(actionsSince(from).filter((a) => a.startsWith('StartImageScan'))).toEqual([]);
+  });
+
+  test('ACTIVE before Inspector has a result is not the end: the scan waits for the completion time and the findings', async () => {
+    const digest = pushImage('enhanced-late');
+    endpoint.scanning.scanType = 'ENHANCED';
+    endpoint.scanning.rules = [{ scanFrequency: 'SCAN_ON_PUSH', repositoryFilters: [{ filter: '*', filterType: 'WILDCARD' }] }];
+    endpoint.scanning.autoStart = true;
+    endpoint.scanning.pollsWithoutResult = 2;
+    endpoint.findings.set(`team/app@${digest}`, [inspector('CVE-5', 'CRITICAL')]);
+    const from = endpoint.calls.length;
+    const scan = await scanEcrImage(target, digest, scanOptions().options);
+    expect(scan.images[0]?.findings.map((f) => [f.id, f.severity])).toEqual([['CVE-5', 'CRITICAL']]);
+    expect(actionsSince(from).filter((a) => a.startsWith('DescribeImageScanFindings'))).toHaveLength(3);
+  });
+
+  test("another account's registry: its configuration cannot be read, so a refused StartImageScan means Inspector, and the scan waits", async () => {
+    const digest = pushImage('cross-account');
+    const other: EcrScanRepository = {
+      registry: { host: '210987654321.dkr.ecr.us-east-1.amazonaws.com', registryId: '210987654321', region: 'us-east-1' },
+      repository: 'team/app',
+    };
+    endpoint.scanning.scanType = 'ENHANCED';
+    endpoint.scanning.rules = [];
+    endpoint.findings.set(`team/app@${digest}`, [inspector('CVE-6', 'HIGH')]);
+    const { options, lines } = scanOptions();
+    const sleep = options.sleep;
+    // Inspector in the other account scans by itself, a little after the push.
+    options.sleep = async (ms) => {
+      if (!endpoint.scans.has(`team/app@${digest}`)) endpoint.startScan('team/app', digest);
+      await sleep(ms);
+    };
+    const scan = await scanEcrImage(other, digest, options);
+    expect(scan).toMatchObject({ scanning: 'enhanced', images: [{ findings: [expect.objectContaining({ id: 'CVE-6' })] }] });
+    expect(lines[0]).toMatch(/^the scanning configuration readable is account 123456789012's, not 210987654321's; assuming basic scanning/);
+    expect(lines).toContain('StartImageScan was refused: the registry scans with Amazon Inspector (enhanced scanning); waiting for it');
   });
 
   test('no rule matches the repository: Inspector will never scan it, said at once', async () => {

@@ -59,7 +59,8 @@ describe('scan: the option', () => {
     expect(errorsOf({ scan: { command: 'grype', 'fail-on': 'HIGH' } }, form)).toEqual([
       'scan.fail-on: applies to the ECR scan; set scan.ecr: true (a scan.command gates by its exit status)',
     ]);
-    expect(errorsOf({ scan: { ecr: true, 'fail-on': 'SEVERE' } }, form).join('\n')).toMatch(/scan\.fail-on|scan\/fail-on|fail-on/);
+    expect(errorsOf({ scan: { ecr: true, 'fail-on': 'SEVERE' } }, form)).toEqual(['scan.fail-on: expected CRITICAL, HIGH, MEDIUM, LOW or never; got "SEVERE"']);
+    expect(settings({ scan: { ecr: true, 'fail-on': 'High' } }, form)?.failOn).toBe('HIGH');
     expect(errorsOf({ scan: { ecr: true, gate: 'HIGH' } }, form).join('\n')).toMatch(/gate/);
   });
 });
@@ -156,6 +157,35 @@ describe('scan: the gate', () => {
   test('ignored ids never fail the gate, and are counted', () => {
     const verdict = judgeScan(outcome('HIGH', [{ digest, findings: [finding('CVE-1', 'CRITICAL'), finding('CVE-2', 'HIGH')] }], {}, ['CVE-1', 'CVE-2']));
     expect(verdict).toMatchObject({ passed: true, failing: [], ignored: 2 });
+  });
+
+  test('the same finding at two severities on two platforms counts at its most severe, and fails the gate', () => {
+    const images = [
+      { platform: 'linux/amd64', digest, findings: [finding('CVE-1', 'HIGH', { package: 'openssl' })] },
+      { platform: 'linux/arm64', digest, findings: [finding('CVE-1', 'MEDIUM', { package: 'openssl' })] },
+    ];
+    expect(judgeScan(outcome('HIGH', images))).toMatchObject({ passed: false, counts: { HIGH: 1, MEDIUM: 0 } });
+  });
+
+  test('an un-ignored HIGH finding makes the annotation a warning, whatever else is ignored', () => {
+    const images = [{ digest, findings: [finding('CVE-1', 'HIGH'), finding('CVE-2', 'LOW')] }];
+    const reportOnly = outcome('never', images, {}, ['CVE-2']);
+    expect(scanAnnotation(reportOnly, judgeScan(reportOnly)).style).toBe('warning');
+    const allIgnored = outcome('never', images, {}, ['CVE-1', 'CVE-2']);
+    expect(scanAnnotation(allIgnored, judgeScan(allIgnored)).style).toBe('info');
+  });
+
+  test('meta-data names the platform of a one-platform index, and a platform whose scan failed', () => {
+    const images = [
+      { platform: 'linux/amd64', digest, findings: [] },
+      { platform: 'linux/arm64', digest, findings: [], error: 'UNSUPPORTED_IMAGE: no' },
+    ];
+    expect(JSON.parse(scanMetaData(outcome('never', images.slice(0, 1)), judgeScan(outcome('never', images.slice(0, 1))))).platforms).toEqual({
+      'linux/amd64': { CRITICAL: 0, HIGH: 0, MEDIUM: 0, LOW: 0, INFORMATIONAL: 0, UNDEFINED: 0 },
+    });
+    expect(JSON.parse(scanMetaData(outcome('never', images), judgeScan(outcome('never', images)))).platforms['linux/arm64']).toEqual({
+      error: 'UNSUPPORTED_IMAGE: no',
+    });
   });
 
   test('the same finding on two platforms is one finding', () => {
