@@ -63,3 +63,10 @@ export function resolveImageRefs(image: string | undefined, tags: string[]): Ima
   result.refs = [...new Set(result.refs)];
   return result;
 }
+
+/** `host/team/app:tag@sha256:...` → `host/team/app`. */
+export function imageRepository(ref: string): string {
+  const name = ref.split('@')[0] as string;
+  const colon = name.lastIndexOf(':');
+  return colon > name.lastIndexOf('/') ? name.slice(0, colon) : name;
+}

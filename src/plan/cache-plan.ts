@@ -1,6 +1,6 @@
 import { CacheConfig } from '../config/cache';
 import { ExporterSpec, Field } from '../config/exporter';
-import { sanitizeTag } from '../config/image-refs';
+import { imageRepository, sanitizeTag } from '../config/image-refs';
 import { Config } from '../config/types';
 import { existsSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -53,13 +53,6 @@ export function defaultLocalCacheRoot(env: Env, exists: (path: string) => boolea
   if (exists('/mnt/ephemeral')) return `/mnt/ephemeral/buildkite-plugin-buildkit/cache/${pipeline}`;
   const base = env.XDG_CACHE_HOME || `${env.HOME || '/tmp'}/.cache`;
   return `${base}/buildkite-plugin-buildkit/${pipeline}`;
-}
-
-/** `host/team/app:tag@sha256:...` → `host/team/app`. */
-export function imageRepository(ref: string): string {
-  const name = ref.split('@')[0] as string;
-  const colon = name.lastIndexOf(':');
-  return colon > name.lastIndexOf('/') ? name.slice(0, colon) : name;
 }
 
 /** `git@github.com:org/app.git`, `https://github.com/org/app` → `github.com/org/app`, to compare repositories. */

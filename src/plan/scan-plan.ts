@@ -2,6 +2,7 @@ import { AssumeRole } from '../config/registry-auth';
 import { ScanConfig } from '../config/scan';
 import { Config } from '../config/types';
 import { BuildRequest } from './build-request';
+import { imageRepository } from '../config/image-refs';
 import { EcrRegistry, LoginPlan, ecrPublicHost, ecrRegistryOf, namedImages, registryHostOf } from './registry-logins';
 
 /** The private ECR repository whose pushed digest Amazon ECR scans. */
@@ -20,10 +21,8 @@ export interface ScanPlan {
 
 /** `host/team/app:tag@sha256:...` → `team/app`. */
 export function repositoryOf(ref: string): string {
-  const name = ref.split('@')[0] as string;
-  const path = name.slice(name.indexOf('/') + 1);
-  const colon = path.lastIndexOf(':');
-  return colon > path.lastIndexOf('/') ? path.slice(0, colon) : path;
+  const name = imageRepository(ref);
+  return name.slice(name.indexOf('/') + 1);
 }
 
 /** The scan of a job, or the problems that stop it (each naming its option). */

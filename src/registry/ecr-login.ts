@@ -113,8 +113,13 @@ async function send<T>(call: () => Promise<T>, host: string, source: string): Pr
   try {
     return await call();
   } catch (error) {
-    const e = error as { name?: string; message?: string; $metadata?: { attempts?: number } };
-    const attempts = e.$metadata?.attempts && e.$metadata.attempts > 1 ? ` (after ${e.$metadata.attempts} attempts)` : '';
-    throw new EcrLoginError(`cannot log in to ${host} with ${source}: ${e.name ?? 'Error'}: ${e.message ?? String(error)}${attempts}`);
+    throw new EcrLoginError(`cannot log in to ${host} with ${source}: ${awsErrorText(error)}`);
   }
+}
+
+/** `AccessDeniedException: ... (after 6 attempts)`: an AWS SDK error as the log shows it. */
+export function awsErrorText(error: unknown): string {
+  const e = error as { name?: string; message?: string; $metadata?: { attempts?: number } };
+  const attempts = e.$metadata?.attempts && e.$metadata.attempts > 1 ? ` (after ${e.$metadata.attempts} attempts)` : '';
+  return `${e.name ?? 'Error'}: ${e.message ?? String(error)}${attempts}`;
 }

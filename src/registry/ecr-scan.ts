@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-ecr';
 import { EcrScanRepository } from '../plan/scan-plan';
 import { Finding, PlatformScan, Severity, severities } from '../report/scan-report';
-import { EcrLoginOptions, awsCredentials, maxAttempts } from './ecr-login';
+import { EcrLoginOptions, awsCredentials, awsErrorText, maxAttempts } from './ecr-login';
 
 /**
  * Amazon ECR image scanning of a pushed digest: basic scanning (started here unless scan on
@@ -295,9 +295,6 @@ function enhancedFinding(finding: EnhancedImageScanFinding): Finding {
 
 /** `AccessDeniedException: ... (allow ecr:StartImageScan; credentials: ...)`: the AWS error, and what to grant. */
 function awsMessage(error: unknown, permission: string, source: string): string {
-  const e = error as { name?: string; message?: string; $metadata?: { attempts?: number } };
-  const name = e.name ?? 'Error';
-  const attempts = e.$metadata?.attempts && e.$metadata.attempts > 1 ? ` (after ${e.$metadata.attempts} attempts)` : '';
-  const grant = /AccessDenied/.test(name) ? ` (the credentials, ${source}, need ${permission} on the repository)` : '';
-  return `${name}: ${e.message ?? String(error)}${attempts}${grant}`;
+  const grant = /AccessDenied/.test((error as Error).name) ? ` (the credentials, ${source}, need ${permission} on the repository)` : '';
+  return `${awsErrorText(error)}${grant}`;
 }

@@ -42,6 +42,8 @@ export type Counts = Record<Severity, number>;
 export interface ScanVerdict {
   /** Distinct findings by severity, over every platform. */
   counts: Counts;
+  /** Every distinct finding, most severe first. */
+  findings: Finding[];
   /** Distinct findings at or above fail-on, not ignored: they fail the gate. */
   failing: Finding[];
   ignored: number;
@@ -72,11 +74,13 @@ function distinct(outcome: ScanOutcome): Finding[] {
 
 const describePlatform = (image: PlatformScan) => image.platform ?? image.digest;
 
+const isIgnored = (settings: ScanConfig, finding: Finding) => settings.ignore.includes(finding.id.toUpperCase());
+
 /** The gate: findings at or above fail-on that are not ignored, and errors when there is a gate. */
 export function judgeScan(outcome: ScanOutcome): ScanVerdict {
-  const { failOn, ignore } = outcome.settings;
+  const { failOn } = outcome.settings;
   const findings = distinct(outcome);
-  const ignored = (finding: Finding) => ignore.includes(finding.id.toUpperCase());
+  const ignored = (finding: Finding) => isIgnored(outcome.settings, finding);
   const failing = failOn === 'never' ? [] : findings.filter((f) => rank(f.severity) <= rank(failOn) && !ignored(f));
   const errors = [
     ...(outcome.error ? [outcome.error] : []),
@@ -85,6 +89,7 @@ export function judgeScan(outcome: ScanOutcome): ScanVerdict {
   const commandFailed = outcome.command !== undefined && outcome.command.code !== 0;
   const unverified = failOn !== 'never' && errors.length > 0;
   return {
+    findings,
     counts: countsOf(findings),
     failing,
     ignored: findings.filter(ignored).length,
@@ -147,15 +152,16 @@ export function scanAnnotation(outcome: ScanOutcome, verdict: ScanVerdict, label
     lines.push('');
   }
   if (outcome.repository) lines.push(gateLine(outcome, verdict), '');
-  const top = distinct(outcome).slice(0, topFindings);
+  const top = verdict.findings.slice(0, topFindings);
   if (top.length > 0) {
     lines.push('| Severity | Finding | Package | Installed | Fixed in |', '| --- | --- | --- | --- | --- |');
-    const ignored = (f: Finding) => outcome.settings.ignore.includes(f.id.toUpperCase());
     for (const f of top) {
       const id = f.url ? `[${escapeMarkdown(f.id)}](${f.url})` : escapeMarkdown(f.id);
-      lines.push(`| ${f.severity} | ${id}${ignored(f) ? ' (ignored)' : ''} | ${cell(f.package)} | ${cell(f.installed)} | ${cell(f.fixed)} |`);
+      lines.push(
+        `| ${f.severity} | ${id}${isIgnored(outcome.settings, f) ? ' (ignored)' : ''} | ${cell(f.package)} | ${cell(f.installed)} | ${cell(f.fixed)} |`,
+      );
     }
-    const more = distinct(outcome).length - top.length;
+    const more = verdict.findings.length - top.length;
     if (more > 0) lines.push('', `and ${more} more.`);
     lines.push('');
   }
@@ -168,8 +174,7 @@ export function scanAnnotation(outcome: ScanOutcome, verdict: ScanVerdict, label
     const { command, code } = outcome.command;
     lines.push(`\`scan.command\` ${code === 0 ? 'passed' : `failed (exit ${code})`}: \`${command.replace(/`/g, "'")}\``, '');
   }
-  const ignoredIds = outcome.settings.ignore;
-  const serious = distinct(outcome).some((f) => rank(f.severity) <= rank('HIGH') && !ignoredIds.includes(f.id.toUpperCase()));
+  const serious = verdict.findings.some((f) => rank(f.severity) <= rank('HIGH') && !isIgnored(outcome.settings, f));
   const style = !verdict.passed ? 'error' : verdict.errors.length > 0 || serious ? 'warning' : 'info';
   return { body: `${lines.join('\n').trim()}\n`, style };
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bats
 # The per-job docker-container builder: its exact argv and its lifecycle over whole jobs
 # (environment, command, pre-exit sourced as the agent sources them, on the real dist/
-# bundles), against the strict `docker` stand-in in helpers/docker-standin. The moby/buildkit
-# image cannot be pulled on the test machines, so a real docker-container builder cannot run;
-# the stand-in parses argv as buildx 0.13.1 does and keeps the builders that exist.
+# bundles), against the strict `docker` stand-in in helpers/docker-standin, which parses argv
+# as buildx 0.13.1 does and keeps the builders that exist: every lifecycle path, fast. A real
+# docker-container builder (the image packed by scripts/buildkit-image.sh) builds in
+# tests/e2e/cache.test.ts.
 # Each @test runs in a process of its own, so its exports are meant to stay in it; step
 # commands are single-quoted because the step's shell expands them, not this one.
 # shellcheck disable=SC2030,SC2031,SC2016
@@ -14,10 +15,7 @@ setup() {
   load helpers/agent
   load helpers/docker-standin
   load_libs
-  standin_setup
-  standin_job_setup
-  JOB=0190f3c2-7a1b-4c4e-9b1e-3f5d2a6c8e$(printf %02d "$BATS_TEST_NUMBER")
-  NAME=buildkite-$JOB
+  builder_test_setup 0190f3c2-7a1b-4c4e-9b1e-3f5d2a6c8e
 }
 
 # Two platforms and no image store preference: on the classic store, auto needs the builder.

@@ -12,10 +12,7 @@ setup() {
   load helpers/agent
   load helpers/docker-standin
   load_libs
-  standin_setup
-  standin_job_setup
-  JOB=0190f3c2-7a1b-4c4e-9b1e-3f5d2a6c9f$(printf %02d "$BATS_TEST_NUMBER")
-  NAME=buildkite-$JOB
+  builder_test_setup 0190f3c2-7a1b-4c4e-9b1e-3f5d2a6c9f
 }
 
 k8s='"image":"registry.example.com/app","tags":["1"],"push":true,"oci-labels":false,"builder":{"driver":"kubernetes","driver-opts":["namespace=ci","replicas=2","requests.cpu=500m","nodeselector=kubernetes.io/arch=amd64,pool=build","tolerations=key=build,operator=Exists,effect=NoSchedule"]}'

@@ -41,6 +41,15 @@ standin_job_setup() {
   cd "$BATS_TEST_TMPDIR" || return
 }
 
+# builder_test_setup JOB_PREFIX: a test whose jobs make per-job builders: the stand-in, a
+# clean job, JOB (the prefix and the test number) and NAME, the builder that job makes.
+builder_test_setup() {
+  standin_setup
+  standin_job_setup
+  JOB=$1$(printf %02d "$BATS_TEST_NUMBER")
+  NAME=buildkite-$JOB
+}
+
 # job_state_dir JOB_ID: where the plugin keeps the job's state.
 job_state_dir() {
   printf '%s\n' "$TMPDIR/buildkite-plugin-buildkit-$(id -u)/$1"
