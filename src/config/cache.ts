@@ -1,5 +1,4 @@
-import { CsvError, readCsvRecord } from './csv';
-import { ExporterSpec } from './exporter';
+import { ExporterSpec, SpecGrammar, parseSpecs } from './exporter';
 import { lines } from './list';
 import { sizeBytes } from './size';
 
@@ -43,31 +42,16 @@ function maxBytes(value: unknown, errors: string[]): number {
 /** BuildKit's cache backends. */
 const cacheBackends = ['registry', 'local', 'inline', 's3', 'gha', 'azblob'];
 
-/** `cache-from` / `cache-to` as buildx reads them: a ref alone is a registry cache. */
-export function parseCacheSpec(spec: string): ExporterSpec {
-  const fields = readCsvRecord(spec);
-  if (fields.length === 1 && !fields[0]?.includes('=')) return { type: 'registry', attrs: [{ key: 'ref', value: fields[0] ?? '' }] };
-  const attrs = fields.map((field) => {
-    const eq = field.indexOf('=');
-    if (eq <= 0) throw new CsvError(`expected key=value fields, or a registry ref alone; got ${JSON.stringify(field)} in ${JSON.stringify(spec)}`);
-    return { key: field.slice(0, eq).trim().toLowerCase(), value: field.slice(eq + 1) };
-  });
-  const type = attrs.find((attr) => attr.key === 'type');
-  if (!type || !cacheBackends.includes(type.value)) throw new CsvError(`expected a type= field of ${cacheBackends.join(', ')}; got ${JSON.stringify(spec)}`);
-  return { type: type.value, attrs: attrs.filter((attr) => attr !== type) };
-}
+/** `--cache-from` / `--cache-to` as buildx reads them: a ref alone is a registry cache. */
+const cacheGrammar: SpecGrammar = {
+  bare: (ref) => ({ type: 'registry', attrs: [{ key: 'ref', value: ref }] }),
+  types: cacheBackends,
+  expected: cacheBackends.join(', '),
+};
 
 /** Raw `cache-from` / `cache-to` entries, one spec per line. */
 export function cacheSpecs(value: unknown, option: string, errors: string[]): ExporterSpec[] {
-  return lines(value).flatMap((spec, i) => {
-    try {
-      return [parseCacheSpec(spec)];
-    } catch (error) {
-      if (!(error instanceof CsvError)) throw error;
-      errors.push(`${option}[${i}]: ${error.message}`);
-      return [];
-    }
-  });
+  return parseSpecs(lines(value), option, cacheGrammar, errors);
 }
 
 export function cacheSettings(value: unknown, errors: string[]): CacheConfig | undefined {

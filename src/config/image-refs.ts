@@ -70,3 +70,9 @@ export function imageRepository(ref: string): string {
   const colon = name.lastIndexOf(':');
   return colon > name.lastIndexOf('/') ? name.slice(0, colon) : name;
 }
+
+/** The registry host of an image reference, as Docker reads it (docker.io when none is named). */
+export function registryHostOf(ref: string): string {
+  const first = ref.split('/')[0] as string;
+  return ref.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io';
+}

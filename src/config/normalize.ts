@@ -1,5 +1,5 @@
 import { CsvError, readCsvRecord } from './csv';
-import { ExporterSpec, Field, SpecError, parseExporterSpec } from './exporter';
+import { Field, outputGrammar, parseSpecs } from './exporter';
 import { resolveImageRefs } from './image-refs';
 import { kubernetesDriverOptErrors } from './kubernetes-driver-opts';
 import { lines, list } from './list';
@@ -70,7 +70,7 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
     metaData: raw['meta-data'] as boolean,
     dryRun: raw['dry-run'] as boolean,
     platforms: list(raw.platforms),
-    outputs: exporterSpecs(lines(raw.outputs), 'outputs', errors),
+    outputs: parseSpecs(lines(raw.outputs), 'outputs', outputGrammar, errors),
     load: raw.load as boolean,
     pull: raw.pull as boolean,
     buildContexts: keyValues(raw['build-contexts'], 'build-contexts', false, maps),
@@ -115,19 +115,6 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
   return { config, errors, notices };
 }
 
-function exporterSpecs(specs: string[], option: string, errors: string[]): ExporterSpec[] {
-  const result: ExporterSpec[] = [];
-  specs.forEach((spec, index) => {
-    try {
-      result.push(parseExporterSpec(spec));
-    } catch (error) {
-      if (!(error instanceof SpecError)) throw error;
-      errors.push(`${option}[${index}]: ${error.message}`);
-    }
-  });
-  return result;
-}
-
 function attestation(value: unknown, option: string, errors: string[]): Attestation {
   if (value === undefined) return undefined;
   if (value === false || value === 'false') return { enabled: false };
@@ -170,9 +157,9 @@ function builder(raw: Raw, errors: string[]): BuilderConfig {
     else if (node.endpoint !== undefined) checkEndpoint(node.endpoint, `${at}.endpoint`, errors);
     if (!kubernetes && node.driverOpts.length > 0) errors.push(`${at}.driver-opts: only kubernetes nodes take driver options`);
   });
+  const driverOpts = list(raw['driver-opts']);
   if (kubernetes) {
-    const opts = list(raw['driver-opts']);
-    errors.push(...kubernetesDriverOptErrors(opts, 'builder.driver-opts'));
+    errors.push(...kubernetesDriverOptErrors(driverOpts, 'builder.driver-opts'));
     nodes.forEach((node, i) => errors.push(...kubernetesDriverOptErrors(node.driverOpts, `builder.nodes[${i}].driver-opts`)));
   }
   checkTls(raw.tls as TlsConfig | undefined, 'builder.tls', errors);
@@ -186,7 +173,7 @@ function builder(raw: Raw, errors: string[]): BuilderConfig {
     nodes,
     name: raw.name as string | undefined,
     image: raw.image as string | undefined,
-    driverOpts: list(raw['driver-opts']),
+    driverOpts,
     buildkitdFlags: raw['buildkitd-flags'] as string | undefined,
     keep: (raw.keep ?? false) as boolean,
   };

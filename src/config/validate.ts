@@ -12,7 +12,7 @@ export function validateConfig(raw: unknown): ValidationResult {
 }
 
 /** `/build-args/0` → `build-args[0]`, `/builder/tls/ca` → `builder.tls.ca`. */
-export function optionPath(instancePath: string, child?: string): string {
+function optionPath(instancePath: string, child?: string): string {
   const parts = instancePath.split('/').slice(1).map(unescapePointer);
   if (child !== undefined) parts.push(child);
   return parts.reduce((path, part) => (/^\d+$/.test(part) ? `${path}[${part}]` : path ? `${path}.${part}` : part), '');

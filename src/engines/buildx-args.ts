@@ -1,5 +1,5 @@
 import { formatExporterSpec, formatFields } from '../config/exporter';
-import { Attestation, Config } from '../config/types';
+import { Attestation, BakeConfig } from '../config/types';
 import { BuildRequest, pairText } from '../plan/build-request';
 
 /** argv of `docker buildx build`, on the named builder or the engine's own. */
@@ -41,8 +41,7 @@ export function buildxBuildArgv(request: BuildRequest, builder?: string): string
  * argv of `docker buildx bake`. The bake files describe the builds; the plugin adds its
  * labels to every target and its run-wide flags.
  */
-export function buildxBakeArgv(config: Config, request: BuildRequest, builder?: string): string[] {
-  const bake = config.bake ?? { files: [], targets: [], set: [] };
+export function buildxBakeArgv(bake: BakeConfig, request: BuildRequest, builder?: string): string[] {
   const args = ['docker', 'buildx', 'bake', '--progress', request.progress];
   if (builder) args.push('--builder', builder);
   for (const file of bake.files) args.push('--file', file);

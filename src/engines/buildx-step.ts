@@ -17,7 +17,7 @@ export function buildxStep({ config, request }: EngineInput, builder?: string): 
   return {
     title,
     group: title,
-    argv: config.bake ? buildxBakeArgv(config, request, builder) : buildxBuildArgv(request, builder),
+    argv: config.bake ? buildxBakeArgv(config.bake, request, builder) : buildxBuildArgv(request, builder),
     retry: pushRetry(request, config.retries),
   };
 }

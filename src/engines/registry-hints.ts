@@ -1,7 +1,10 @@
+/** How ECR refuses to overwrite a tag in a repository with immutable tags. */
+export const immutableTagRefusal = /cannot be overwritten because the (repository|tag) is immutable|ImageTagAlreadyExistsException/i;
+
 /** A hint for a push or pull the registry refused, on any engine. */
 export function registryHint(outputTail: string[]): string | undefined {
   const text = outputTail.join('\n');
-  if (/cannot be overwritten because the (repository|tag) is immutable|ImageTagAlreadyExistsException/i.test(text)) {
+  if (immutableTagRefusal.test(text)) {
     return (
       'the ECR repository has immutable tags and this tag is already there: ECR never overwrites a tag in such a repository. ' +
       'Push a tag that is new for every build (the build number or the commit), or turn tag immutability off for the repository'

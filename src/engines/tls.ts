@@ -29,7 +29,7 @@ export function tlsFiles(tls: TlsConfig | undefined, env: Env, stateDir: string,
     const source = tlsSource(value, env);
     if ('variable' in source) {
       const name = `${prefix}tls-${names[key]}`;
-      result.files.push({ name, content: env[source.variable] ?? '', mode: 0o600, fromEnv: source.variable });
+      result.files.push({ name, content: env[source.variable] ?? '', mode: 0o600 });
       result[key] = join(stateDir, name);
     } else {
       result[key] = source.path;

@@ -73,7 +73,7 @@ const imageTypes = ['image', 'registry', 'docker'];
 
 export function planBuildRequest(config: Config, env: Env, stateDir: string, now: Date): PlannedRequest {
   const notices: string[] = [];
-  const cache = planCache(config, env);
+  const cache = planCache(config, env, config.push || config.outputs.some(isPushed));
   notices.push(...cache.notices);
   const labels = config.ociLabels ? [...ociLabels(env, now, config.labels), ...config.labels] : config.labels;
   const refs = [...config.refs, ...cache.tags];

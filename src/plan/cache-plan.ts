@@ -90,7 +90,7 @@ const spec = (type: string, fields: Array<[string, string | undefined]>): Export
 });
 
 /** The cache of a build: `cache` planned per branch, then the raw `cache-from` / `cache-to`. */
-export function planCache(config: Config, env: Env): CachePlan {
+export function planCache(config: Config, env: Env, pushes: boolean): CachePlan {
   const plan: CachePlan = { imports: [], exports: [], tags: [], notices: [], errors: [] };
   const { cache } = config;
   if (cache && cache.type !== 'none') {
@@ -98,7 +98,7 @@ export function planCache(config: Config, env: Env): CachePlan {
     if (cache.type === 'registry') registryCache(cache, config.refs, env, fork, plan);
     else if (cache.type === 'local') localCache(cache, env, fork, plan);
     else if (cache.type === 's3') s3Cache(cache, env, fork, plan);
-    else inlineCache(config, env, fork, plan);
+    else inlineCache(config.refs, pushes, env, fork, plan);
     if (fork) plan.notices.push('cache: a pull request from a fork reads the cache but never writes it');
     plan.imports.push(...cache.from);
   }
@@ -113,11 +113,16 @@ function registryCache(cache: CacheConfig, refs: string[], env: Env, fork: boole
     plan.errors.push('cache: a registry cache lives next to the image: set image, or cache.repository (or cache.ref)');
     return;
   }
-  const refs_ = cache.ref ? [cache.ref] : cacheBranches(env).map((branch) => `${repository}:${cacheTag(branch)}`);
-  plan.imports.push(...refs_.map((ref) => spec('registry', [['ref', ref]])));
+  const cacheRefs = cache.ref ? [cache.ref] : branchRefs(repository as string, env);
+  plan.imports.push(...cacheRefs.map((ref) => spec('registry', [['ref', ref]])));
   if (fork) return;
   // ECR takes only image manifests in OCI media types as cache.
-  plan.exports.push(spec('registry', [['ref', refs_[0] as string], ['image-manifest', 'true'], ['oci-mediatypes', 'true'], ...exportFields(cache)]));
+  plan.exports.push(spec('registry', [['ref', cacheRefs[0] as string], ['image-manifest', 'true'], ['oci-mediatypes', 'true'], ...exportFields(cache)]));
+}
+
+/** `<repository>:buildcache-<branch>` for each branch a build reads, its own first. */
+function branchRefs(repository: string, env: Env): string[] {
+  return cacheBranches(env).map((branch) => `${repository}:${cacheTag(branch)}`);
 }
 
 /**
@@ -151,15 +156,15 @@ function localCache(cache: CacheConfig, env: Env, fork: boolean, plan: CachePlan
 }
 
 function s3Cache(cache: CacheConfig, env: Env, fork: boolean, plan: CachePlan): void {
-  const prefix = cache.prefix ?? `${env.BUILDKITE_PIPELINE_SLUG || 'local'}/`;
+  const region = cache.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   const where: Array<[string, string | undefined]> = [
     ['bucket', cache.bucket],
-    ['region', cache.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION],
-    ['prefix', prefix],
+    ['region', region],
+    ['prefix', cache.prefix ?? `${env.BUILDKITE_PIPELINE_SLUG || 'local'}/`],
     ['endpoint_url', cache.endpointUrl],
     ['use_path_style', cache.usePathStyle ? 'true' : undefined],
   ];
-  if (!where[1]?.[1]) plan.errors.push('cache.region: an s3 cache needs its region (cache.region, or AWS_REGION in the environment)');
+  if (!region) plan.errors.push('cache.region: an s3 cache needs its region (cache.region, or AWS_REGION in the environment)');
   const names = cacheBranches(env).map(sanitizeTag);
   // BuildKit's s3 importer reads only the first of `;`-separated names: one import per branch.
   plan.imports.push(...names.map((name) => spec('s3', [...where, ['name', name]])));
@@ -167,15 +172,14 @@ function s3Cache(cache: CacheConfig, env: Env, fork: boolean, plan: CachePlan): 
 }
 
 /** Inline cache travels in the pushed image: the image is also tagged buildcache-<branch>, and imported by those tags. */
-function inlineCache(config: Config, env: Env, fork: boolean, plan: CachePlan): void {
-  if (config.refs.length === 0 || !config.push) {
+function inlineCache(refs: string[], pushes: boolean, env: Env, fork: boolean, plan: CachePlan): void {
+  if (refs.length === 0 || !pushes) {
     plan.errors.push('cache: type: inline keeps the cache in the pushed image: set image and push: true');
     return;
   }
-  const repository = imageRepository(config.refs[0] as string);
-  const refs = cacheBranches(env).map((branch) => `${repository}:${cacheTag(branch)}`);
-  plan.imports.push(...refs.map((ref) => spec('registry', [['ref', ref]])));
+  const cacheRefs = branchRefs(imageRepository(refs[0] as string), env);
+  plan.imports.push(...cacheRefs.map((ref) => spec('registry', [['ref', ref]])));
   if (fork) return;
   plan.exports.push(spec('inline', []));
-  plan.tags.push(refs[0] as string);
+  plan.tags.push(cacheRefs[0] as string);
 }

@@ -1,6 +1,7 @@
 import { AssumeRole, RegistryLogin } from '../config/registry-auth';
 import { Config } from '../config/types';
 import { attrValue } from '../config/exporter';
+import { registryHostOf } from '../config/image-refs';
 import { BuildRequest } from './build-request';
 
 /** A private ECR registry: `<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]`, or dual-stack `.on.aws`. */
@@ -26,12 +27,6 @@ const privateEcr = /^(\d{12})\.dkr[.-]ecr(?:-fips)?\.([a-z]{2}(?:-[a-z]+)+-\d+)\
 export function ecrRegistryOf(host: string): EcrRegistry | undefined {
   const match = privateEcr.exec(host);
   return match ? { host, registryId: match[1] as string, region: match[2] as string } : undefined;
-}
-
-/** The registry host of an image reference, as Docker reads it (docker.io when none is named). */
-export function registryHostOf(ref: string): string {
-  const first = ref.split('/')[0] as string;
-  return ref.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io';
 }
 
 /** The image names the build pushes or pulls by name: refs, and `name=` of image outputs. */

@@ -2,8 +2,8 @@ import { AssumeRole } from '../config/registry-auth';
 import { ScanConfig } from '../config/scan';
 import { Config } from '../config/types';
 import { BuildRequest } from './build-request';
-import { imageRepository } from '../config/image-refs';
-import { EcrRegistry, LoginPlan, ecrPublicHost, ecrRegistryOf, namedImages, registryHostOf } from './registry-logins';
+import { imageRepository, registryHostOf } from '../config/image-refs';
+import { EcrRegistry, LoginPlan, ecrPublicHost, ecrRegistryOf, namedImages } from './registry-logins';
 
 /** The private ECR repository whose pushed digest Amazon ECR scans. */
 export interface EcrScanRepository {
@@ -22,7 +22,8 @@ export interface ScanPlan {
 /** `host/team/app:tag@sha256:...` → `team/app`. */
 export function repositoryOf(ref: string): string {
   const name = imageRepository(ref);
-  return name.slice(name.indexOf('/') + 1);
+  const host = registryHostOf(ref);
+  return name.startsWith(`${host}/`) ? name.slice(host.length + 1) : name;
 }
 
 /** The scan of a job, or the problems that stop it (each naming its option). */

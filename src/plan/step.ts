@@ -10,8 +10,6 @@ export interface StateFile {
   name: string;
   content: string;
   mode: number;
-  /** The variable the content came from: the content is a secret, never displayed. */
-  fromEnv?: string;
 }
 
 /**
@@ -23,8 +21,6 @@ export interface Step {
   argv: string[];
   /** Variables added to the job's environment for this command only. */
   env?: Record<string, string>;
-  /** Written to the command's standard input. */
-  stdin?: { text: string; secret?: boolean };
   files?: StateFile[];
   /** Registered before the command runs, so pre-exit undoes even a half-done step. */
   cleanup?: CleanupStep;
@@ -36,8 +32,6 @@ export interface Step {
   quiet?: boolean;
   /** Opens a log group with this title. */
   group?: string;
-  /** The command as the log shows it, with secret values masked (default: argv shell-quoted). */
-  display?: string;
   /** Killed after this long (waiting for Kubernetes pods); the failure then says it timed out. */
   timeoutMs?: number;
   /** Runs in a process group of its own, and a cancel signals the whole group. */

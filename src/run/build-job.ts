@@ -10,7 +10,7 @@ import { annotationContext } from '../report/meta-data-keys';
 import { readBuildMetadata } from '../report/build-metadata';
 import { BuildProgress } from '../report/build-progress';
 import { reportBuild } from '../report/report-build';
-import { displayCommand, executeSteps } from './execute-steps';
+import { executeSteps } from './execute-steps';
 import { writeExports } from './exports';
 import { UserError } from './hook-main';
 import { log } from './log';
@@ -127,7 +127,7 @@ function printPlan(plan: Plan, env: NodeJS.ProcessEnv): void {
   log.group(':docker: dry-run: the commands this step would run');
   for (const step of [...plan.setup, plan.build, ...plan.after]) {
     if (step.reuseIf) log.info(`# skipped when this succeeds: ${shellCommand(step.reuseIf.argv)}`);
-    log.info(step.quiet ? `# housekeeping, failure ignored: ${displayCommand(step)}` : displayCommand(step));
+    log.info(step.quiet ? `# housekeeping, failure ignored: ${shellCommand(step.argv)}` : shellCommand(step.argv));
   }
   for (const cleanup of plan.cleanups) log.info(shellCommand(cleanup.argv));
   if (plan.scan) printScan(plan.scan);

@@ -1,5 +1,6 @@
 import { BuildRequest } from '../plan/build-request';
 import { BuildProgress } from '../report/build-progress';
+import { immutableTagRefusal } from '../engines/registry-hints';
 import { log } from './log';
 
 /** What the build's progress tells about its cache: hits, a note per failed import, a warning per failed export or discarded local cache. */
@@ -19,7 +20,7 @@ export function cacheReport(
 }
 
 function immutableCacheHint(failure: string): string {
-  return /immutable|ImageTagAlreadyExistsException/i.test(failure)
+  return immutableTagRefusal.test(failure)
     ? '. The ECR repository has immutable tags, so buildcache-<branch> cannot be updated: put the cache in a repository with mutable tags (cache.repository)'
     : '';
 }

@@ -34,10 +34,6 @@ export async function executeSteps(steps: Step[], context: StepsContext): Promis
   return { code: 0, tail: [] };
 }
 
-export function displayCommand(step: Step): string {
-  return step.display ?? shellCommand(step.argv);
-}
-
 async function executeStep(step: Step, { runtime, env, stateDir, observe }: StepsContext): Promise<Omit<StepOutcome, 'failed'>> {
   const done = { code: 0, tail: [] };
   if (step.group) log.group(step.group);
@@ -47,14 +43,14 @@ async function executeStep(step: Step, { runtime, env, stateDir, observe }: Step
   }
   if (step.cleanup) registerCleanup(stateDir, step.cleanup);
   for (const file of step.files ?? []) writeFileSync(join(stateDir, file.name), file.content, { mode: file.mode });
-  const options = { env: step.env ? { ...env, ...step.env } : env, input: step.stdin?.text, processGroup: step.processGroup, timeoutMs: step.timeoutMs };
+  const options = { env: step.env ? { ...env, ...step.env } : env, processGroup: step.processGroup, timeoutMs: step.timeoutMs };
   if (step.quiet) {
     await runtime.exec(step.argv, { ...options, quiet: true });
     return done;
   }
   for (let attempt = 0; ; attempt++) {
     if (attempt > 0) log.group(`${step.group ?? step.title} (retry ${attempt} of ${step.retry?.attempts})`);
-    log.info(`$ ${displayCommand(step)}`);
+    log.info(`$ ${shellCommand(step.argv)}`);
     const result = await runtime.exec(step.argv, { ...options, tailLines, onLine: observe?.step === step ? observe.line : undefined });
     const { code } = result;
     if (code === 0) return done;

@@ -114,7 +114,7 @@ describe('buildctl argv, option by option (remote)', () => {
       '--tlsservername',
       'builder.internal',
     ]);
-    expect(plan.build.files).toEqual([{ name: 'tls-key.pem', content: 'PEM KEY', mode: 0o600, fromEnv: 'BK_KEY' }]);
+    expect(plan.build.files).toEqual([{ name: 'tls-key.pem', content: 'PEM KEY', mode: 0o600 }]);
     expect(plan.exports).toEqual({ BUILDKIT_HOST: 'tcp://builder:1234' });
     expect(plan.builtOn).toBe('tcp://builder:1234');
   });

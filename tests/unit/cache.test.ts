@@ -61,7 +61,7 @@ describe('cache: the option', () => {
       'cache.repository: applies to type: registry (the cache is type: inline)',
     ]);
     expect(errorsOf({ image: registry, 'cache-from': ['type=registry,ref'] }, form)).toEqual([
-      'cache-from[0]: expected key=value fields, or a registry ref alone; got "ref" in "type=registry,ref"',
+      'cache-from[0]: expected key=value fields; got "ref" in "type=registry,ref"',
     ]);
     expect(errorsOf({ image: registry, cache: { type: 'gha' } }, form).join('\n')).toMatch(/cache/);
     expect(errorsOf({ bake: { targets: ['app'] }, cache: true }, form)[0]).toMatch(/^cache: with bake, each target needs a cache of its own/);
@@ -163,6 +163,9 @@ describe('cache: planned per branch', () => {
       '--cache-to type=inline',
     ]);
     expect(plan.request.refs).toEqual([`${registry}:1`, `${registry}:buildcache-feature-login`]);
+    expect(cacheFlags(planFor({ image: registry, outputs: ['type=image,push=true'], cache: { type: 'inline' } }).build.argv)).toContain(
+      '--cache-to type=inline',
+    );
     expect(() => planFor({ image: registry, cache: { type: 'inline' } })).toThrow(
       new PlanError('cache: type: inline keeps the cache in the pushed image: set image and push: true'),
     );
@@ -170,7 +173,7 @@ describe('cache: planned per branch', () => {
 
   test('bad cache specs and settings are refused, naming the option', () => {
     expect(errorsOf({ image: registry, 'cache-to': ['type=bogus,dest=x'] })).toEqual([
-      'cache-to[0]: expected a type= field of registry, local, inline, s3, gha, azblob; got "type=bogus,dest=x"',
+      'cache-to[0]: expected a type= field (registry, local, inline, s3, gha, azblob); got "type=bogus,dest=x"',
     ]);
     expect(errorsOf({ image: registry, cache: { repository: 'registry.example.com/cache:x' } })).toEqual([
       'cache.repository: expected a repository without a tag or digest (the plugin adds buildcache-<branch>); got "registry.example.com/cache:x"',

@@ -35,21 +35,18 @@ describe('executeSteps: one generic executor', () => {
     expect(cleanupsIn(stateDir)).toEqual([{ argv: ['unmake'], title: 'undo' }]);
   });
 
-  test('files land in the state dir with their mode; the env overlay and stdin reach the command only', async () => {
+  test('files land in the state dir with their mode; the env overlay reaches the command only', async () => {
     const step: Step = {
-      title: 'login',
-      argv: ['login', '--password-stdin'],
+      title: 'connect',
+      argv: ['buildctl', '--tlskey', 'tls-key.pem'],
       env: { DOCKER_CONFIG: '/state/docker' },
-      stdin: { text: 's3cret', secret: true },
-      files: [{ name: 'token', content: 's3cret', mode: 0o600 }],
-      display: 'login --password-stdin <<< ***',
+      files: [{ name: 'tls-key.pem', content: 's3cret', mode: 0o600 }],
     };
     const { calls, stateDir, log } = await run([step]);
-    expect(readFileSync(join(stateDir, 'token'), 'utf8')).toBe('s3cret');
-    expect(statSync(join(stateDir, 'token')).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(stateDir, 'tls-key.pem'), 'utf8')).toBe('s3cret');
+    expect(statSync(join(stateDir, 'tls-key.pem')).mode & 0o777).toBe(0o600);
     expect(calls[0]?.options.env).toEqual({ ...env, DOCKER_CONFIG: '/state/docker' });
-    expect(calls[0]?.options.input).toBe('s3cret');
-    expect(log).toContain('$ login --password-stdin <<< ***');
+    expect(log).toContain('$ buildctl --tlskey tls-key.pem');
     expect(log).not.toContain('s3cret');
   });
 

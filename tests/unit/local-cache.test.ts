@@ -13,7 +13,7 @@ const noSleep = async () => undefined;
 function cachePlan(config: Record<string, unknown>, env: Record<string, string>) {
   const loaded = loadConfig({ PATH: '/usr/bin', ...pluginEnv('buildkit#v1', { image: 'r/app', ...config }, 'json') });
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
-  return planCache(loaded.config, env);
+  return planCache(loaded.config, env, false);
 }
 
 /** A finished export: what BuildKit writes to a local cache dest. */
