@@ -4,6 +4,7 @@
 import { build } from 'esbuild';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
 
 const { configValidatorSource, yamlModuleJson } = createRequire(import.meta.url)('./config-validator.cjs');
 
@@ -32,10 +33,12 @@ entries.push({ in: 'src/registry/credential-helper-main.ts', out: 'credential-he
 
 // The AWS SDK is big: it lives in dist/ecr.js, which the command hook and the credential
 // helper load only when the job logs in to ECR.
+const ecrEntry = resolve('src/registry/ecr');
 const ecrApart = {
   name: 'ecr-apart',
   setup(b) {
-    b.onResolve({ filter: /\/registry\/ecr$|^\.\/ecr$/ }, () => ({ path: './ecr.js', external: true }));
+    // src/registry/ecr.ts, however it is imported; nothing else of that name.
+    b.onResolve({ filter: /(^|\/)ecr$/ }, (args) => (resolve(args.resolveDir, args.path) === ecrEntry ? { path: './ecr.js', external: true } : undefined));
   },
 };
 

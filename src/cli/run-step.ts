@@ -126,7 +126,7 @@ export async function runStep(options: RunStepOptions): Promise<StepResult> {
     hookMs,
     metaData: readEntries(join(agentDir, 'meta-data')),
     annotations: readEntries(join(agentDir, 'annotations')),
-    redactions: readLines(join(agentDir, 'redactions')),
+    redactions: [...new Set(readLines(join(agentDir, 'redactions')))],
   };
   if (options.agentDir === undefined) rmSync(agentDir, { recursive: true, force: true });
   return result;

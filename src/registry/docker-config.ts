@@ -28,6 +28,11 @@ function loginHosts(plan: LoginPlan): string[] {
 
 type DockerConfig = { auths?: Record<string, unknown>; credHelpers?: Record<string, string>; [key: string]: unknown };
 
+/** The docker CLI's own config directory: DOCKER_CONFIG, else ~/.docker. */
+export function userDockerConfigDir(env: Record<string, string | undefined>): string {
+  return env.DOCKER_CONFIG || join(env.HOME || homedir(), '.docker');
+}
+
 /**
  * Creates the job's Docker config from the user's (DOCKER_CONFIG, else ~/.docker): the same
  * settings, contexts, CLI plugins and buildx state (linked, not copied), but for the hosts
@@ -35,7 +40,7 @@ type DockerConfig = { auths?: Record<string, unknown>; credHelpers?: Record<stri
  * entry or credsStore wins over auths). The user's own config is only read.
  */
 export function createDockerConfig(stateDir: string, plan: LoginPlan, env: Record<string, string | undefined>): string {
-  const source = env.DOCKER_CONFIG || join(env.HOME || homedir(), '.docker');
+  const source = userDockerConfigDir(env);
   const dir = dockerConfigDir(stateDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (existsSync(source)) {

@@ -52,9 +52,9 @@ const pushScanPolls = 2;
 export async function scanEcrImage(target: EcrScanRepository, digest: string, options: EcrScanOptions): Promise<EcrScan> {
   const { registry, repository } = target;
   const name = `${registry.host}/${repository}`;
-  const deadline = (options.now ?? Date.now)() + options.timeoutMs;
-  const { credentials, source } = await awsCredentials(target.assumeRole, registry.region, registry.host, options);
   const now = options.now ?? Date.now;
+  const deadline = now() + options.timeoutMs;
+  const { credentials, source } = await awsCredentials(target.assumeRole, registry.region, registry.host, options);
   const caller =
     (client: ECRClient): Call =>
     async (permission, send) => {
@@ -78,7 +78,7 @@ export async function scanEcrImage(target: EcrScanRepository, digest: string, op
   }
   const images = await platformImages(call, ids, digest, name);
   options.log(`scanning ${name}@${digest} with ${setup.scanning === 'enhanced' ? 'enhanced scanning (Amazon Inspector)' : 'basic scanning'}`);
-  const scan: Scan = { call, callOnce, ids, options, deadline, ...setup };
+  const scan: Scan = { call, callOnce, ids, options, now, deadline, ...setup };
   const scanned = await Promise.all(images.map((image) => scanOne(scan, image)));
   return { scanning: scan.scanning, images: scanned };
 }
@@ -162,13 +162,14 @@ interface Scan extends ScanningSetup {
   callOnce: Call;
   ids: { registryId: string; repositoryName: string };
   options: EcrScanOptions;
+  now: () => number;
   deadline: number;
 }
 
 /** Polls one manifest's scan to its end: findings, or the error that ended it. */
 async function scanOne(scan: Scan, image: PlatformScan): Promise<PlatformScan> {
   const { options } = scan;
-  const now = options.now ?? Date.now;
+  const { now } = scan;
   const what = image.platform ?? 'image';
   let started = false;
   let missing = 0;

@@ -24,5 +24,7 @@ export function metaDataKeys(env: Env, target?: string): { digest: string; refs:
 
 /** The build's annotation, and the scan's beside it (`-scan`). */
 export function annotationContext(env: Env, part?: 'scan'): string {
-  return `buildkit-${reportNamespace(env)}${part ? `-${part}` : ''}`;
+  // The agent takes contexts of at most 100 characters: the part is kept, the namespace cut.
+  const suffix = part ? `-${part}` : '';
+  return `buildkit-${reportNamespace(env)}`.slice(0, 100 - suffix.length) + suffix;
 }

@@ -148,7 +148,10 @@ export function scanAnnotation(outcome: ScanOutcome, verdict: ScanVerdict, label
   const scanned = outcome.images.filter((image) => !image.error);
   if (scanned.length > 0) {
     lines.push(`| Platform | ${severities.map(titleCase).join(' | ')} |`, `| --- |${severities.map(() => ' ---: |').join('')}`);
-    for (const image of scanned) lines.push(`| ${image.platform ?? 'image'} | ${severities.map((s) => countsOf(image.findings)[s]).join(' | ')} |`);
+    for (const image of scanned) {
+      const counts = countsOf(image.findings);
+      lines.push(`| ${image.platform ?? 'image'} | ${severities.map((s) => counts[s]).join(' | ')} |`);
+    }
     lines.push('');
   }
   if (outcome.repository) lines.push(gateLine(outcome, verdict), '');

@@ -6,6 +6,7 @@ import { connectionCause } from '../engines/remote-hints';
 import { buildctlTlsFlags, tlsFiles } from '../engines/tls';
 import { Config } from '../config/types';
 import { parseBuildkitVersion, parseVersion } from '../plan/version-warnings';
+import { userDockerConfigDir } from '../registry/docker-config';
 import { checkConnection } from './connection-check';
 import { Runtime } from './runtime';
 
@@ -21,7 +22,7 @@ export function lookUpTools(runtime: Runtime, env: Env): Facts {
 /** Where the docker CLI looks for plugins (docker/cli's defaults, and the user's own). */
 function buildxPluginInstalled(env: Env): boolean {
   const dirs = [
-    join(env.DOCKER_CONFIG || join(env.HOME ?? '/root', '.docker'), 'cli-plugins'),
+    join(userDockerConfigDir(env), 'cli-plugins'),
     '/usr/local/lib/docker/cli-plugins',
     '/usr/local/libexec/docker/cli-plugins',
     '/usr/lib/docker/cli-plugins',

@@ -28,11 +28,10 @@ export async function prepareSecrets(config: Config, request: BuildRequest, env:
   problems.push(...sshProblems(config, request, env));
   if (problems.length > 0) throw new UserError('a build secret or SSH source is missing:', problems);
 
-  // `buildkite-agent secret get` has registered its values already.
-  const fromAgent = new Set(config.secrets.flatMap((secret) => ('buildkiteSecret' in secret ? [secret.id] : [])));
+  // Buildkite secrets too: `secret get` registers its value with the redactor only on newer agents.
   await redactAll(
     runtime.agent,
-    values.filter((v) => !fromAgent.has(v.id)).map((v) => v.value),
+    values.map((v) => v.value),
     'secret values',
   );
   refuseSecretBuildArgs(request, values);

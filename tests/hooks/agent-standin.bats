@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # The local runner's buildkite-agent stand-in (libexec/buildkite-agent): it must parse the
-# secret and redactor calls as agent 3.66+ does, and refuse anything else.
+# calls the plugin makes as the real agent does, and refuse anything else.
 
 bats_require_minimum_version 1.5.0
 
@@ -10,6 +10,7 @@ setup() {
   AGENT=$PLUGIN_DIR/libexec/buildkite-agent
   export BUILDKITE_LOCAL_AGENT_DIR=$BATS_TEST_TMPDIR/agent
   mkdir -p "$BUILDKITE_LOCAL_AGENT_DIR/secrets"
+  export BUILDKITE_JOB_ID=job-1
   printf 'line one\nline two' >"$BUILDKITE_LOCAL_AGENT_DIR/secrets/deploy_key"
 }
 
@@ -86,5 +87,31 @@ setup() {
   run "$AGENT" oidc request-token --lifetime -1
   assert_failure 64
   run "$AGENT" oidc request-token --scope x
+  assert_failure 64
+}
+
+@test "secret get and oidc request-token need a job id, from --job or BUILDKITE_JOB_ID" {
+  run "$AGENT" secret get --job job-2 deploy_key
+  assert_success
+  unset BUILDKITE_JOB_ID
+  run "$AGENT" secret get deploy_key
+  assert_failure 64
+  assert_output --partial "a job id is required"
+  run "$AGENT" oidc request-token --audience sts.amazonaws.com
+  assert_failure 64
+  run "$AGENT" oidc request-token --job job-2
+  assert_success
+  assert_output --regexp '\.job-2$'
+}
+
+@test "meta-data set refuses a blank key or value; annotate a context over 100 characters; an unknown subcommand" {
+  run "$AGENT" meta-data set key ' '
+  assert_failure 64
+  run "$AGENT" meta-data set ' ' value
+  assert_failure 64
+  run "$AGENT" annotate body --context "$(printf 'c%.0s' {1..101})"
+  assert_failure 64
+  assert_output --partial "at most 100 characters"
+  run "$AGENT" annotatex body
   assert_failure 64
 }
