@@ -51,6 +51,7 @@ describe('cache: true on the Docker engine (containerd image store)', () => {
     expect(main.output).toContain(`buildkit: cache: nothing imported (importing cache manifest from ${registry}/${repo}:buildcache-main`);
     expect(await tagExists(repo, 'buildcache-main')).toBe(true);
 
+    const mainCache = (await registryManifest(registry, repo, 'buildcache-main')).digest;
     pruneEngine();
     const feature = await runPipelineStep(checkout(), { key: 'feature', config: app(repo, greeting) }, { env: onBranch('feature/login') });
     expectSuccess(feature);
@@ -59,6 +60,7 @@ describe('cache: true on the Docker engine (containerd image store)', () => {
     expect(feature.result.annotations['buildkit-feature']).toContain('Cache: 4 of 4 build steps cached');
     // The feature branch writes its own cache, never the default branch's.
     expect(await tagExists(repo, 'buildcache-feature-login')).toBe(true);
+    expect((await registryManifest(registry, repo, 'buildcache-main')).digest).toBe(mainCache);
   });
 
   test('a pull request from a fork imports the cache but exports nothing', async () => {

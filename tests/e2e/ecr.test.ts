@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Daemon, describeWithBuildkitd, startBuildkitd, withBuildctl } from './buildkitd';
 import { EcrEndpoint, startEcrEndpoint } from './ecr-endpoint';
 import { EcrRegistry, describeWithEcrRegistry, ecrHost, ecrManifest, startEcrRegistry } from './ecr-registry';
+import { defined } from '../support/defined';
 import { StepRun, checkout, expectSuccess, runPipelineStep, scratchDir, sha256 } from './support';
 
 jest.setTimeout(120_000);
@@ -150,11 +151,11 @@ describeWithEcrRegistry('Amazon ECR login: the real AWS SDK, a local ECR/STS end
       accessKeyId: 'AKIDAGENT',
       params: { RoleArn: roleArn, RoleSessionName: 'buildkite-app-7-job-role' },
     });
-    const assumed = endpoint.assumed[endpoint.assumed.length - 1];
-    expect(token).toMatchObject({ service: 'ecr', action: 'GetAuthorizationToken', accessKeyId: assumed?.accessKeyId });
+    const assumed = defined(endpoint.assumed[endpoint.assumed.length - 1], 'the credentials STS handed out');
+    expect(token).toMatchObject({ service: 'ecr', action: 'GetAuthorizationToken', accessKeyId: assumed.accessKeyId });
     const stepEnv = readFileSync(join(dir, 'step-env'), 'utf8');
-    expect(stepEnv).not.toContain(assumed?.accessKeyId ?? 'none');
-    expect(stepEnv).not.toContain(assumed?.sessionToken ?? 'none');
+    expect(stepEnv).not.toContain(assumed.accessKeyId);
+    expect(stepEnv).not.toContain(assumed.sessionToken);
   });
 
   test("assume-role with oidc: the job's OIDC token for sts.amazonaws.com goes to AssumeRoleWithWebIdentity", async () => {

@@ -320,7 +320,6 @@ describeWithBuildkitd('remote buildkitd through buildctl and buildx, daemonless'
   });
 });
 
-/** A daemonless builder whose buildkitd keeps its state under `root`. */
 /** The platforms a daemon's builds asked for, from its build history. */
 function platformsBuiltOn(daemon: Daemon): string[] {
   const lines = execFileSync(

@@ -224,6 +224,7 @@ ecr_job() {
   ecr_job
   assert_equal "$BUILDKIT_PLUGIN_DOCKER_CONFIG_BEFORE" ""
   agent_hook pre-exit
+  assert_equal "$(after_env BUILDKITE_HOOK_EXIT_STATUS)" 0
   run grep -c '^DOCKER_CONFIG=' "$BATS_TEST_TMPDIR/after.env"
   assert_output 0
 }

@@ -120,6 +120,7 @@ describe('loadConfig: JSON and flattened forms agree', () => {
     const config = { 'build-args': { MY__VAR: 'x', OTHER: 'y' } };
     const flattened = load(config, 'flattened');
     const json = load(config, 'json');
+    expect([json.ok, flattened.ok]).toEqual([true, true]);
     expect(flattened.ok && flattened.config).toEqual(json.ok && json.config);
   });
 

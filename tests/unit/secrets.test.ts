@@ -215,10 +215,16 @@ describe('the command hook with secrets', () => {
     expect(filesAtStepCommand).toContain('build-metadata.json');
     expect(filesAtStepCommand.filter((f) => f.startsWith('secret-'))).toEqual([]);
 
-    const failing = fakeRuntime((argv) => (argv.includes('build') ? { code: 1 } : undefined));
+    let duringBuild = false;
+    const failing = fakeRuntime((argv) => {
+      if (!argv.includes('build')) return undefined;
+      duringBuild = existsSync(defined(argv.find((a) => a.startsWith('id=deploy,src='))?.slice('id=deploy,src='.length), 'the deploy secret'));
+      return { code: 1 };
+    });
     failing.agentSecrets.deploy_key = 'v';
     const failed = await commandHook(secretsConfig(dir), failing, { NPM_TOKEN: 'e' });
     expect(failed.code).toBe(1);
+    expect(duringBuild).toBe(true);
     expect(existsSync(join(failed.stateDir, 'secret-deploy'))).toBe(false);
   });
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Helpers for tests/hooks/docker-container.bats: the strict `docker` stand-in
+# Helpers for tests/hooks/docker-container.bats and kubernetes-driver.bats: the strict `docker` stand-in
 # (helpers/docker-standin, a Node script) first on a PATH that has no buildkite-agent, and
 # jobs run as the agent runs them: environment, command (only if environment succeeded)
 # and pre-exit (always), each sourced through agent_hook's wrapper (helpers/agent.bash).

@@ -160,6 +160,8 @@ nr_server_stop() {
 nr_hook() {
   local hook=$1
   shift
+  # A dump left by an earlier hook must not pass for this one's.
+  : >"$NR_ENV_DUMP"
   /usr/bin/env -i \
     HOME="$NR_HOME" PATH="$NR_PATH" TMPDIR="$NR_TMP" LANG=C \
     NR_ENV_DUMP="$NR_ENV_DUMP" \
