@@ -16,7 +16,9 @@ export const dockerEngine: Engine = {
   },
   limits: ({ request }, facts) => [...(facts.imageStore === 'classic' ? classicStoreLimits(request) : []), ...dockerDriverLimits(request)],
   setup: () => [],
-  build: (input) => buildxStep(input),
+  // This BuildKit stores what it pushes in the engine's image store too (both stores): --load
+  // beside --push exports it twice, and the containerd store refuses one ("already exists").
+  build: (input) => buildxStep(input.request.pushes && !input.request.explicitOutputs ? { ...input, request: { ...input.request, loads: false } } : input),
   after: () => [],
   exports: () => ({}),
   builtOn: () => undefined,

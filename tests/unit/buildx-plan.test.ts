@@ -68,6 +68,8 @@ describe('docker buildx build argv, option by option', () => {
     ['platforms list', { platforms: ['linux/amd64', 'linux/arm64'] }, ['--platform', 'linux/amd64,linux/arm64', ...meta, '.']],
     ['platforms string', { platforms: 'linux/amd64, linux/arm64' }, ['--platform', 'linux/amd64,linux/arm64', ...meta, '.']],
     ['load', { load: true }, ['--load', '--provenance=false', '--sbom=false', ...meta, '.']],
+    // The engine's own BuildKit stores a pushed image in its store: --load too fails on the containerd store ("already exists").
+    ['push and load', { image: 'r/app', push: true, load: true }, ['--tag', 'r/app:latest', '--push', '--provenance=false', '--sbom=false', ...meta, '.']],
     ['pull', { pull: true }, ['--pull', ...meta, '.']],
     [
       'build-contexts',
