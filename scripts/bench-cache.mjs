@@ -3,7 +3,8 @@
 // engine, and rebuilds on a wiped engine with the plugin's cache and with a hand-written raw
 // registry recipe; every rebuild changes one source file, as a commit would. Each figure is
 // the median of BENCH_RUNS rounds (default 3) of the build's own time ("buildkit: the build
-// took N ms"), through the plugin's hooks as an agent runs them. Figures, not assertions.
+// took N ms"), through the plugin's hooks as an agent runs them. Then skip-unchanged: a reused
+// job against rebuilds, whole jobs. Figures, not assertions. BENCH_ONLY=skip runs only that.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,7 +35,14 @@ function job(host, key, config, branch = 'main') {
   const output = `${run.stdout}${run.stderr}`;
   if (run.status !== 0) throw new Error(`${key} failed:\n${output}`);
   const ms = Number(/buildkit: the build took (\d+) ms/.exec(output)?.[1]);
-  return { seconds: ms / 1000, hits: /buildkit: cache: (\d+ of \d+) build steps cached/.exec(output)?.[1] };
+  // The whole job as the agent spends it: the runner prints each hook's time.
+  const jobMs = [...output.matchAll(/^hook [\w-]+: (\d+) ms$/gm)].reduce((sum, [, n]) => sum + Number(n), 0);
+  return {
+    seconds: ms / 1000,
+    jobSeconds: jobMs / 1000,
+    reused: output.includes('buildkit: unchanged since'),
+    hits: /buildkit: cache: (\d+ of \d+) build steps cached/.exec(output)?.[1],
+  };
 }
 
 const prune = (host) => execFileSync('docker', ['buildx', 'prune', '--all', '--force'], { env: { ...process.env, DOCKER_HOST: host }, stdio: 'ignore' });
@@ -92,9 +100,46 @@ function store(name, host, cache, builder, variants = false) {
   print('fresh engine, hand-written registry mode=max', row('raw'), `${(row('raw').seconds / warm.seconds).toFixed(2)}x warm`);
 }
 
-store('containerd image store, cache: true', process.env.DOCKER_HOST, { cache: true }, undefined, true);
+/**
+ * skip-unchanged: whole jobs (the three hooks). A reused job on a wiped engine, against a warm
+ * rebuild (one file changed, same engine) and a fresh-engine rebuild with the cache.
+ */
+function skipUnchanged(host) {
+  const image = `${registry}/bench-skip-${Date.now()}`;
+  const config = { image, tags: ['1'], push: true, cache: true, 'skip-unchanged': true };
+  const rows = { warm: [], reused: [], fresh: [] };
+  const expect = (run, reused) => {
+    if (run.reused !== reused) throw new Error(`skip-unchanged: expected ${reused ? 'a reuse' : 'a build'}`);
+    return run.jobSeconds;
+  };
+  for (let i = 0; i < rounds; i++) {
+    edit();
+    job(host, 'skip-seed', config);
+    edit();
+    rows.warm.push(expect(job(host, 'skip-warm', config), false));
+    prune(host);
+    rows.reused.push(expect(job(host, 'skip-reused', config), true));
+    prune(host);
+    edit();
+    rows.fresh.push(expect(job(host, 'skip-fresh', config, `feature/${edits}`), false));
+  }
+  const reused = median(rows.reused);
+  console.log(`skip-unchanged, containerd image store (${host}), whole jobs, medians of ${rounds}`);
+  console.log(`  ${'reused (wiped engine, same inputs)'.padEnd(48)} ${reused.toFixed(1).padStart(5)} s`);
+  for (const [label, key] of [
+    ['warm rebuild, same engine, one file changed', 'warm'],
+    ['fresh engine, rebuilt with cache: true', 'fresh'],
+  ]) {
+    const seconds = median(rows[key]);
+    console.log(`  ${label.padEnd(48)} ${seconds.toFixed(1).padStart(5)} s   reused is ${(seconds / reused).toFixed(1)}x faster`);
+  }
+}
+
+const only = process.env.BENCH_ONLY;
+if (!only || only === 'containerd') store('containerd image store, cache: true', process.env.DOCKER_HOST, { cache: true }, undefined, true);
+if (!only || only === 'skip') skipUnchanged(process.env.DOCKER_HOST);
 const classic = process.env.BUILDKIT_TEST_CLASSIC_DOCKER_HOST;
-if (classic) {
+if ((!only || only === 'classic') && classic) {
   // The classic store's own BuildKit exports inline cache only; cache: true takes a per-job
   // docker-container builder. Its image cannot be pulled here: scripts/buildkit-image.sh packs one.
   const env = { ...process.env, DOCKER_HOST: classic };
@@ -105,6 +150,6 @@ if (classic) {
   store('classic image store, cache: true (a per-job builder)', classic, { cache: true, builder }, builder);
   // The alternative: the engine's own BuildKit, inline cache; the raw recipe still needs the builder.
   store('classic image store, cache: { type: inline }', classic, { cache: { type: 'inline' } }, builder);
-} else {
+} else if (!only || only === 'classic') {
   console.log('classic image store: not measured (no BUILDKIT_TEST_CLASSIC_DOCKER_HOST; run with WITH_CLASSIC_ENGINE=1)');
 }

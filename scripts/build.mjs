@@ -31,14 +31,19 @@ const entries = ['environment', 'command', 'pre-exit'].map((hook) => ({
 entries.push({ in: 'src/cli/main.ts', out: 'cli' });
 entries.push({ in: 'src/registry/credential-helper-main.ts', out: 'credential-helper' });
 
-// The AWS SDK is big: it lives in dist/ecr.js, which the command hook and the credential
-// helper load only when the job logs in to ECR.
-const ecrEntry = resolve('src/registry/ecr');
-const ecrApart = {
-  name: 'ecr-apart',
+// Bundles of their own, loaded by the hooks only for the jobs that need them: dist/ecr.js
+// (the AWS SDK, big) when the job logs in to ECR, dist/skip-unchanged.js (the input hashing
+// and the registry client) with skip-unchanged.
+const apart = { 'src/registry/ecr': 'ecr', 'src/run/skip-unchanged': 'skip-unchanged' };
+const apartByPath = new Map(Object.entries(apart).map(([path, out]) => [resolve(path), out]));
+const keepApart = {
+  name: 'keep-apart',
   setup(b) {
-    // src/registry/ecr.ts, however it is imported; nothing else of that name.
-    b.onResolve({ filter: /(^|\/)ecr$/ }, (args) => (resolve(args.resolveDir, args.path) === ecrEntry ? { path: './ecr.js', external: true } : undefined));
+    // Those source files, however they are imported; nothing else of their names.
+    b.onResolve({ filter: /(^|\/)(ecr|skip-unchanged)$/ }, (args) => {
+      const out = apartByPath.get(resolve(args.resolveDir, args.path));
+      return out ? { path: `./${out}.js`, external: true } : undefined;
+    });
   },
 };
 
@@ -54,5 +59,5 @@ const common = {
   logLevel: 'warning',
 };
 
-await build({ ...common, entryPoints: entries, plugins: [pluginYml, ecrApart] });
-await build({ ...common, entryPoints: [{ in: 'src/registry/ecr.ts', out: 'ecr' }] });
+await build({ ...common, entryPoints: entries, plugins: [pluginYml, keepApart] });
+await build({ ...common, entryPoints: Object.entries(apart).map(([path, out]) => ({ in: `${path}.ts`, out })) });

@@ -6,6 +6,7 @@ import { lines, list } from './list';
 import { ecrSettings, registryLogins } from './registry-auth';
 import { scanSettings } from './scan';
 import { cacheSettings, cacheSpecs } from './cache';
+import { skipUnchangedSettings } from './skip-unchanged';
 import { secretLookingBuildArgs, secretSources, sshEntries } from './secrets';
 import { Attestation, BakeConfig, BuilderConfig, BuilderDriver, Config, KeyValue, Progress, TlsConfig } from './types';
 
@@ -65,6 +66,7 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
     cache: cacheSettings(raw.cache, errors),
     cacheFrom: cacheSpecs(raw['cache-from'], 'cache-from', errors),
     cacheTo: cacheSpecs(raw['cache-to'], 'cache-to', errors),
+    skipUnchanged: skipUnchangedSettings(raw['skip-unchanged'], errors),
     progress: raw.progress as Progress,
     annotate: raw.annotate as boolean,
     metaData: raw['meta-data'] as boolean,
@@ -90,6 +92,9 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
     errors.push(
       'cache: with bake, each target needs a cache of its own: set cache-from / cache-to in the bake file, or use cache-from and cache-to (applied to every target)',
     );
+  }
+  if (config.bake && config.skipUnchanged) {
+    errors.push('skip-unchanged: applies to a single build; with bake, each target would need a key of its own');
   }
   if (config.bake && (config.secrets.length > 0 || config.ssh.length > 0)) {
     errors.push(`${config.secrets.length > 0 ? 'secrets' : 'ssh'}: with bake, declare secrets and ssh in the bake file (secret = [...], ssh = [...])`);

@@ -1,6 +1,7 @@
 import { EcrSettings, RegistryLogin } from './registry-auth';
 import { ScanConfig } from './scan';
 import { CacheConfig } from './cache';
+import { SkipUnchangedConfig } from './skip-unchanged';
 import { ExporterSpec, Field } from './exporter';
 
 export type Progress = 'auto' | 'plain' | 'tty' | 'quiet' | 'rawjson';
@@ -83,6 +84,7 @@ export interface Config {
   cache?: CacheConfig;
   cacheFrom: ExporterSpec[];
   cacheTo: ExporterSpec[];
+  skipUnchanged?: SkipUnchangedConfig;
   progress: Progress;
   annotate: boolean;
   metaData: boolean;

@@ -28,7 +28,8 @@ function describeErrors(errors: ErrorObject[], value: unknown): string[] {
       const data = valueAt(value, owner.instancePath);
       const branch = Number(error.schemaPath.slice(owner.schemaPath.length + 1).split('/')[0]);
       const branchSchema = resolveRef((schemaAt(owner.schemaPath) as JsonSchema[])[branch] ?? {});
-      if (shapeOf(data) !== shapeOfSchema(branchSchema) || error.instancePath === owner.instancePath) continue;
+      // Its type error at the anyOf's own place is the anyOf's message; an unknown key there is not.
+      if (shapeOf(data) !== shapeOfSchema(branchSchema) || (error.instancePath === owner.instancePath && error.keyword === 'type')) continue;
       messages.push(describe(error, value));
       continue;
     }

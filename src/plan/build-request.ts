@@ -125,7 +125,13 @@ export function planBuildRequest(config: Config, env: Env, stateDir: string, now
   return { request, notices, errors: cache.errors };
 }
 
-function isPushed(output: ExporterSpec): boolean {
+/** The request with one more name on everything it pushes (skip-unchanged's inputs tag). */
+export function withPushedName(request: BuildRequest, ref: string): BuildRequest {
+  const outputs = request.outputs.map((output) => (isPushed(output) ? { ...output, names: [...output.names, ref] } : output));
+  return { ...request, refs: [...request.refs, ref], outputs };
+}
+
+export function isPushed(output: ExporterSpec): boolean {
   return output.type === 'registry' || (output.type === 'image' && attrValue(output, 'push') === 'true');
 }
 

@@ -5,6 +5,7 @@ import { BuildRequest, PlannedRequest } from './build-request';
 import { PlanError } from './plan-error';
 import { LoginPlan, planLogins } from './registry-logins';
 import { ScanPlan, planScan } from './scan-plan';
+import { SkipPlan, planSkipUnchanged } from './skip-plan';
 import { CleanupStep, Step } from './step';
 
 type Env = Record<string, string | undefined>;
@@ -32,6 +33,8 @@ export interface Plan {
   logins: LoginPlan;
   /** The scan after the build, when asked for. */
   scan?: ScanPlan;
+  /** The reuse check before the build (skip-unchanged). */
+  skip?: SkipPlan;
   notices: string[];
 }
 
@@ -41,9 +44,10 @@ export function planJob(config: Config, planned: PlannedRequest, env: Env, facts
   const notices = [...planned.notices];
   const logins = planLogins(config, request, env);
   const scan = planScan(config, request, logins.plan);
-  const errors = [...planned.errors, ...logins.errors, ...scan.errors];
+  const skip = planSkipUnchanged(config, request, env);
+  const errors = [...planned.errors, ...logins.errors, ...scan.errors, ...skip.errors];
   if (errors.length > 0) throw new PlanError(errors.join('\n'));
-  notices.push(...scan.notices);
+  notices.push(...scan.notices, ...skip.notices);
   const input = { config, request, env };
   const choice = chooseEngine(input, facts);
   if (choice.notice) notices.push(choice.notice);
@@ -62,6 +66,7 @@ export function planJob(config: Config, planned: PlannedRequest, env: Env, facts
     buildkitVersion: choice.engine.buildkitVersion(facts),
     logins: logins.plan,
     scan: scan.plan,
+    skip: skip.plan,
     notices,
   };
 }

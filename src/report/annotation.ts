@@ -10,12 +10,24 @@ export interface AnnotationInput {
   attestations?: string[];
   targets?: Record<string, { digest?: string; refs: string[] }>;
   cacheHits?: { cached: number; total: number };
+  reuse?: { reused: boolean; ref: string; since?: string };
   warnings?: string[];
 }
 
 /** Markdown body of the step's annotation after a successful build. */
 export function buildAnnotation(input: AnnotationInput): string {
-  const lines = [`#### ${escapeMarkdown(input.label || ':docker: Image built')} in ${input.seconds.toFixed(1)} s`, ''];
+  const reused = input.reuse?.reused === true;
+  const title = input.label ? `${input.label}${reused ? ' (reused)' : ''}` : reused ? ':docker: Image reused' : ':docker: Image built';
+  const lines = [`#### ${escapeMarkdown(title)} in ${input.seconds.toFixed(1)} s`, ''];
+  if (input.reuse) {
+    const { reused, ref, since } = input.reuse;
+    lines.push(
+      reused
+        ? `Unchanged since ${escapeMarkdown(since ?? 'an earlier build')}: not built, the image of \`${ref}\` was tagged.`
+        : `Built: no image had these inputs yet; tagged \`${ref}\` for the next build.`,
+      '',
+    );
+  }
   if (input.refs.length > 0) {
     lines.push(`${input.pushed ? 'Pushed' : 'Tagged'}:`, '');
     for (const ref of input.refs) lines.push(`- \`${ref}\``);

@@ -11,7 +11,7 @@ function reportNamespace(env: Env): string {
 }
 
 /** With a bake target: `buildkit.<ns>.<target>.digest`. */
-export function metaDataKeys(env: Env, target?: string): { digest: string; refs: string; builder: string; scan: string; cacheHits: string } {
+export function metaDataKeys(env: Env, target?: string): { digest: string; refs: string; builder: string; scan: string; cacheHits: string; reused: string } {
   const ns = target ? `${reportNamespace(env)}.${target}` : reportNamespace(env);
   return {
     digest: `buildkit.${ns}.digest`,
@@ -19,6 +19,7 @@ export function metaDataKeys(env: Env, target?: string): { digest: string; refs:
     builder: `buildkit.${ns}.builder`,
     scan: `buildkit.${ns}.scan`,
     cacheHits: `buildkit.${ns}.cache-hits`,
+    reused: `buildkit.${ns}.reused`,
   };
 }
 

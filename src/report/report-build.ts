@@ -18,6 +18,16 @@ export interface BuildReport {
   warnings: string[];
   /** Build steps served from the cache, when the build imports one. */
   cacheHits?: { cached: number; total: number };
+  /** With skip-unchanged: whether an image of the same inputs was reused, and which. */
+  reuse?: Reuse;
+}
+
+export interface Reuse {
+  reused: boolean;
+  /** The inputs tag. */
+  ref: string;
+  /** The build that made the reused image, as its labels tell. */
+  since?: string;
 }
 
 /** Meta-data and the annotation of a successful build. */
@@ -31,6 +41,7 @@ export async function reportBuild(report: BuildReport, agent: AgentClient): Prom
     if (refs.length > 0) calls.push(agent.setMetaData(keys.refs, refs.join(' ')));
     if (report.builtOn) calls.push(agent.setMetaData(keys.builder, report.builtOn));
     if (report.cacheHits) calls.push(agent.setMetaData(keys.cacheHits, `${report.cacheHits.cached}/${report.cacheHits.total}`));
+    if (report.reuse) calls.push(agent.setMetaData(keys.reused, String(report.reuse.reused)));
     for (const [target, outcome] of Object.entries(result.targets)) {
       const targetKeys = metaDataKeys(env, target);
       if (outcome.digest) calls.push(agent.setMetaData(targetKeys.digest, outcome.digest));
@@ -49,6 +60,7 @@ export async function reportBuild(report: BuildReport, agent: AgentClient): Prom
       attestations: attestations(report.request, result),
       targets: config.bake ? result.targets : undefined,
       cacheHits: report.cacheHits,
+      reuse: report.reuse,
       warnings: report.warnings,
     });
     calls.push(agent.annotate(body, 'success', annotationContext(env)));

@@ -61,6 +61,7 @@ describe('report naming', () => {
       builder: 'buildkit.app.builder',
       scan: 'buildkit.app.scan',
       cacheHits: 'buildkit.app.cache-hits',
+      reused: 'buildkit.app.reused',
     });
     expect(metaDataKeys({ BUILDKITE_STEP_ID: 'abc' }).digest).toBe('buildkit.abc.digest');
     expect(metaDataKeys({ BUILDKITE_STEP_KEY: 'app', BUILDKITE_PARALLEL_JOB: '2' }).digest).toBe('buildkit.app.2.digest');
