@@ -1,7 +1,7 @@
 import { basename, dirname, join } from 'node:path';
 import { Field, formatExporterSpec, formatFields } from '../config/exporter';
 import { Attestation } from '../config/types';
-import { BuildRequest, Output, Pair, pairText } from '../plan/build-request';
+import { BuildRequest, Output, Pair, notLocalContext, pairText } from '../plan/build-request';
 import { writeCsvRecord } from '../config/csv';
 import { sizeBytes } from '../config/size';
 import { secretAndSshArgs } from './buildx-args';
@@ -70,7 +70,7 @@ function annotationAttr(pair: Pair): Field {
 
 /** A directory becomes a local source of its own; images, git and URLs pass as they are. */
 function namedContext(context: Pair): string[] {
-  if (/^[a-z][a-z0-9+.-]*:\/\/|^target:|^git@/.test(context.value)) return ['--opt', `context:${pairText(context)}`];
+  if (notLocalContext.test(context.value)) return ['--opt', `context:${pairText(context)}`];
   return ['--local', `${context.key}=${context.value}`, '--opt', `context:${context.key}=local:${context.key}`];
 }
 

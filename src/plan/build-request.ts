@@ -125,10 +125,21 @@ export function planBuildRequest(config: Config, env: Env, stateDir: string, now
   return { request, notices, errors: cache.errors };
 }
 
-/** The request with one more name on everything it pushes (skip-unchanged's inputs tag). */
+/** A context or named context that is not a directory on the agent: an image, a URL, git, a stage. */
+export const notLocalContext = /^[a-z][a-z0-9+.-]*:\/\/|^target:|^git@/;
+
+/**
+ * The request with one more name on everything it pushes (skip-unchanged's inputs tag).
+ * buildx names image outputs after `--tag` when there is one, else by their `name=`.
+ */
 export function withPushedName(request: BuildRequest, ref: string): BuildRequest {
-  const outputs = request.outputs.map((output) => (isPushed(output) ? { ...output, names: [...output.names, ref] } : output));
-  return { ...request, refs: [...request.refs, ref], outputs };
+  const byName = request.explicitOutputs && request.refs.length === 0;
+  const outputs = request.outputs.map((output) => {
+    if (!isPushed(output)) return output;
+    const attrs = byName ? [...output.attrs.filter((attr) => attr.key !== 'name'), { key: 'name', value: [...output.names, ref].join(',') }] : output.attrs;
+    return { ...output, attrs, names: [...output.names, ref] };
+  });
+  return { ...request, refs: byName ? request.refs : [...request.refs, ref], outputs };
 }
 
 export function isPushed(output: ExporterSpec): boolean {

@@ -10,6 +10,9 @@ import { CleanupStep, Step } from './step';
 
 type Env = Record<string, string | undefined>;
 
+/** Engines whose builder is another machine, perhaps of another architecture. */
+const builtElsewhere = ['buildx-remote', 'buildx-kubernetes', 'buildctl-remote'];
+
 /** Everything the command hook will do, decided without side effects. */
 export interface Plan {
   engine: Engine;
@@ -51,6 +54,12 @@ export function planJob(config: Config, planned: PlannedRequest, env: Env, facts
   const input = { config, request, env };
   const choice = chooseEngine(input, facts);
   if (choice.notice) notices.push(choice.notice);
+  if (skip.plan && request.platforms.length === 0 && builtElsewhere.includes(choice.engine.name)) {
+    // The key holds the agent's own platform; a remote builder's may differ.
+    throw new PlanError(
+      `skip-unchanged: set platforms (e.g. linux/amd64): the ${choice.engine.name} builder builds for its own platform, which is not known before the build, and an image of another architecture must never be reused`,
+    );
+  }
   const setup = choice.engine.setup(input, facts);
   const build = choice.engine.build(input, facts);
   return {

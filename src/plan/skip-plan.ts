@@ -2,7 +2,7 @@ import { normalize } from 'node:path';
 import { formatFields } from '../config/exporter';
 import { imageRepository } from '../config/image-refs';
 import { Config } from '../config/types';
-import { BuildRequest, inCheckout, isPushed, pairText } from './build-request';
+import { BuildRequest, Pair, inCheckout, isPushed, notLocalContext, pairText } from './build-request';
 import { isForkPullRequest } from './cache-plan';
 
 type Env = Record<string, string | undefined>;
@@ -29,9 +29,6 @@ export interface SkipPlan {
   localContexts: Array<{ name: string; dir: string }>;
 }
 
-/** `https://...`, `git@host:...`, `docker-image://...`: contexts that are not a directory here. */
-const remoteContext = /^([a-z][a-z0-9+.-]*:\/\/|git@)/i;
-
 /** The reuse check of a job, or the problems that stop it (each naming its option). */
 export function planSkipUnchanged(config: Config, request: BuildRequest, env: Env): { plan?: SkipPlan; errors: string[]; notices: string[] } {
   const settings = config.skipUnchanged;
@@ -45,7 +42,7 @@ export function planSkipUnchanged(config: Config, request: BuildRequest, env: En
     errors.push(
       `skip-unchanged: a reused image writes no ${files.map((output) => output.type).join(', ')} output; build those in a step without skip-unchanged`,
     );
-  if (remoteContext.test(request.context))
+  if (notLocalContext.test(request.context))
     errors.push(`skip-unchanged: the context ${request.context} is not a directory on the agent, so it cannot be hashed`);
   if (errors.length > 0) return { errors, notices };
 
@@ -68,13 +65,21 @@ export function planSkipUnchanged(config: Config, request: BuildRequest, env: En
       checkout,
       dockerfile: request.dockerfile ? local(request.dockerfile) : local(`${context}/Dockerfile`),
       files: settings.inputs ? { globs: settings.inputs } : { context },
-      localContexts: request.buildContexts
-        .filter((pair) => !remoteContext.test(pair.value) && !pair.value.startsWith('target:'))
-        .map((pair) => ({ name: pair.key, dir: local(pair.value) })),
+      localContexts: request.buildContexts.flatMap((pair) => {
+        const dir = localContextDir(pair);
+        return dir === undefined ? [] : [{ name: pair.key, dir: local(dir) }];
+      }),
     },
     errors,
     notices,
   };
+}
+
+/** The directory of a named context on the agent: a path, or an OCI layout (`oci-layout://dir[:tag][@digest]`). */
+function localContextDir(pair: Pair): string | undefined {
+  const layout = /^oci-layout:\/\/([^@]+?)(:[\w][\w.-]*)?(@sha256:[a-f0-9]{64})?$/.exec(pair.value);
+  if (layout) return layout[1];
+  return notLocalContext.test(pair.value) ? undefined : pair.value;
 }
 
 /**
@@ -86,6 +91,8 @@ function keySettings(config: Config, request: BuildRequest): Record<string, unkn
   const attestation = (value: BuildRequest['provenance']) => (value === undefined ? 'default' : value.enabled ? formatFields(value.attrs) || 'on' : 'off');
   const userLabels = new Set(config.labels.map((label) => label.key));
   return {
+    // With inputs globs, two contexts of one checkout would otherwise share a key.
+    context: request.context,
     target: request.target ?? '',
     platforms: request.platforms,
     buildArgs: request.buildArgs.map(pairText),

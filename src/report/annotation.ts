@@ -10,7 +10,7 @@ export interface AnnotationInput {
   attestations?: string[];
   targets?: Record<string, { digest?: string; refs: string[] }>;
   cacheHits?: { cached: number; total: number };
-  reuse?: { reused: boolean; ref: string; since?: string };
+  reuse?: { reused: boolean; ref: string; since?: string; why?: string };
   warnings?: string[];
 }
 
@@ -20,11 +20,11 @@ export function buildAnnotation(input: AnnotationInput): string {
   const title = input.label ? `${input.label}${reused ? ' (reused)' : ''}` : reused ? ':docker: Image reused' : ':docker: Image built';
   const lines = [`#### ${escapeMarkdown(title)} in ${input.seconds.toFixed(1)} s`, ''];
   if (input.reuse) {
-    const { reused, ref, since } = input.reuse;
+    const { reused, ref, since, why } = input.reuse;
     lines.push(
       reused
         ? `Unchanged since ${escapeMarkdown(since ?? 'an earlier build')}: not built, the image of \`${ref}\` was tagged.`
-        : `Built: no image had these inputs yet; tagged \`${ref}\` for the next build.`,
+        : `Built: ${why ?? 'no image had these inputs'}.`,
       '',
     );
   }

@@ -28,6 +28,8 @@ export interface Reuse {
   ref: string;
   /** The build that made the reused image, as its labels tell. */
   since?: string;
+  /** Why it was built instead, for the annotation. */
+  why?: string;
 }
 
 /** Meta-data and the annotation of a successful build. */

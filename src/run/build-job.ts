@@ -9,9 +9,7 @@ import { failureAnnotation } from '../report/annotation';
 import { annotationContext } from '../report/meta-data-keys';
 import { readBuildMetadata } from '../report/build-metadata';
 import { BuildProgress } from '../report/build-progress';
-import { reportBuild } from '../report/report-build';
 import { executeSteps } from './execute-steps';
-import { writeExports } from './exports';
 import { UserError } from './hook-main';
 import { log } from './log';
 import { lookUpTools, probeFacts } from './probes';
@@ -27,8 +25,10 @@ import { runStepCommand } from './step-command';
 import { finishLocalCache, leaseLocalCache } from './local-cache';
 import { cacheReport } from './cache-report';
 import { scanImage } from './scan-image';
-import type { InputsKey } from './inputs-key';
 import { Reuse } from '../report/report-build';
+import { Built, handOn } from './hand-on';
+import { hashInputs, printReuse, reuseImage } from './reuse-job';
+import type { InputsKey } from './inputs-key';
 
 /** The command hook: build, report, then the step's own command with the results. */
 export async function runBuildJob(config: Config, configNotices: string[], env: NodeJS.ProcessEnv, runtime: Runtime = processRuntime()): Promise<number> {
@@ -50,13 +50,12 @@ export async function runBuildJob(config: Config, configNotices: string[], env: 
   notices.forEach((notice) => log.info(`buildkit: ${notice}`));
   warnings.forEach((warning) => log.warn(warning));
 
-  const inputs = plan.skip ? await hashInputs(plan, runtime) : undefined;
-  inputs?.warnings.forEach((warning) => log.warn(warning));
+  const inputs = plan.skip ? await hashInputs(plan.skip, runtime) : undefined;
   // On a miss the build pushes the inputs tag too (never from a fork).
   const buildPlan = inputs && plan.skip?.writes ? withInputsTag(config, planned, inputs, env, facts) : plan;
 
   if (config.dryRun) {
-    if (inputs) await printReuse(plan, inputs, env);
+    if (inputs && plan.skip) await printReuse(plan.skip, inputs, env);
     printPlan(buildPlan, env);
     return 0;
   }
@@ -68,9 +67,8 @@ export async function runBuildJob(config: Config, configNotices: string[], env: 
     await prepareSecrets(config, plan.request, env, stateDir, runtime);
     await logIn(plan.logins, env, stateDir, runtime);
     const all = [...notices, ...warnings, ...(inputs?.warnings ?? [])];
-    built =
-      (inputs && (await reuseAndReport(config, plan, inputs, env, runtime, all))) ??
-      (await buildAndReport(config, buildPlan, env, stateDir, runtime, all, inputs && { reused: false, ref: inputs.ref }));
+    const reuse = inputs ? await reuseImage(config, plan, inputs, env, runtime, all) : undefined;
+    built = reuse && 'built' in reuse ? reuse.built : await buildAndReport(config, buildPlan, env, stateDir, runtime, all, reuse?.miss);
   } finally {
     // The secret files go as soon as the build is over; pre-exit removes them too if this hook is killed.
     removeSecretFiles(config, stateDir);
@@ -82,85 +80,8 @@ export async function runBuildJob(config: Config, configNotices: string[], env: 
   return runtime.cancelled() ? 1 : runStepCommand({ ...env, ...built.exports }, runtime);
 }
 
-/** The build failed (its exit code), or succeeded with what it exports to the step command. */
-type Built = { code: number } | { exports: Record<string, string> };
-
-/** skip-unchanged: the key of what the build reads, timed for the log. */
-async function hashInputs(plan: Plan, runtime: Runtime): Promise<InputsKey> {
-  const started = Date.now();
-  // Its own bundle, loaded only by the jobs that use it.
-  const { inputsKey } = await import('./skip-unchanged');
-  const inputs = await inputsKey(plan.skip as NonNullable<Plan['skip']>, runtime.now());
-  const mb = (inputs.bytes / 1e6).toFixed(1);
-  log.info(`buildkit: skip-unchanged: inputs key ${inputs.key} (${inputs.files} files, ${mb} MB hashed in ${Date.now() - started} ms)`);
-  return inputs;
-}
-
 function withInputsTag(config: Config, planned: PlannedRequest, inputs: InputsKey, env: NodeJS.ProcessEnv, facts: Facts): Plan {
   return planJob(config, { ...planned, request: withPushedName(planned.request, inputs.ref) }, env, facts);
-}
-
-/**
- * skip-unchanged: when an image of the same inputs exists, tag it and report it as a build
- * would, instead of building. Undefined sends the job on to the build.
- */
-async function reuseAndReport(
-  config: Config,
-  plan: Plan,
-  inputs: InputsKey,
-  env: NodeJS.ProcessEnv,
-  runtime: Runtime,
-  warnings: string[],
-): Promise<Built | undefined> {
-  const skip = plan.skip;
-  if (!skip?.reuses) return undefined;
-  const started = Date.now();
-  log.group(':recycle: Looking for an image built from the same inputs');
-  const { findReusable, registryAccess, tagReused } = await import('./skip-unchanged');
-  const access = registryAccess(env);
-  const { found, warning } = await findReusable(inputs, access);
-  if (!found) {
-    if (warning) warnings.push(warning);
-    if (warning) log.warn(warning);
-    else log.info(`buildkit: skip-unchanged: no image has these inputs yet (${inputs.ref}); building`);
-    return undefined;
-  }
-  const { digest } = found.manifest;
-  log.info(`buildkit: unchanged since ${found.since ?? 'an earlier build'}, reusing ${digest}`);
-  const failed = await tagReused(skip, found, plan.request.loads, access, runtime);
-  if (failed) {
-    log.warn(failed);
-    warnings.push(failed);
-    return undefined;
-  }
-  const exports = { ...plan.exports, BUILDKIT_IMAGE_REFS: skip.names.join(' '), BUILDKIT_IMAGE_DIGEST: digest, BUILDKIT_IMAGE_REUSED: 'true' };
-  writeExports(exports, env);
-  const isIndex = /index|manifest\.list/.test(found.manifest.mediaType);
-  await reportBuild(
-    {
-      config,
-      request: plan.request,
-      env,
-      result: { digest, isIndex, targets: {} },
-      refs: skip.names,
-      seconds: (Date.now() - started) / 1000,
-      builtOn: undefined,
-      warnings,
-      reuse: { reused: true, ref: inputs.ref, since: found.since },
-    },
-    runtime.agent,
-  );
-  return { exports };
-}
-
-/** dry-run: the key, and whether an image of it exists (looked up with the agent's own Docker config). */
-async function printReuse(plan: Plan, inputs: InputsKey, env: NodeJS.ProcessEnv): Promise<void> {
-  if (!plan.skip?.reuses) return;
-  const { findReusable, registryAccess } = await import('./skip-unchanged');
-  const { found, warning } = await findReusable(inputs, registryAccess(env));
-  if (warning) log.info(`buildkit: dry-run: ${warning.replace(/; building$/, '')}: it would look again and build when it is missing`);
-  else if (found) log.info(`buildkit: dry-run: ${inputs.ref} exists (${found.manifest.digest}): it would reuse it and not build`);
-  else log.info(`buildkit: dry-run: ${inputs.ref} does not exist: it would build and push that tag too`);
 }
 
 async function buildAndReport(
@@ -210,26 +131,19 @@ async function buildAndReport(
   const result = readBuildMetadata(plan.request.metadataFile, config.bake?.targets);
   // The inputs tag is the plugin's own bookkeeping, not one of the image's names.
   const refs = config.bake ? Object.values(result.targets).flatMap((t) => t.refs) : plan.request.refs.filter((ref) => ref !== reuse?.ref);
-  const exports: Record<string, string> = { ...plan.exports, BUILDKIT_IMAGE_REFS: refs.join(' ') };
-  if (result.digest) exports.BUILDKIT_IMAGE_DIGEST = result.digest;
-  if (reuse) exports.BUILDKIT_IMAGE_REUSED = 'false';
-  writeExports(exports, env);
-  await reportBuild(
-    {
-      config,
-      request: plan.request,
-      env,
-      result,
-      refs,
-      seconds,
-      builtOn: plan.builtOn,
-      warnings: [...warnings, ...cache.warnings],
-      cacheHits: cache.hits,
-      reuse,
-    },
-    runtime.agent,
-  );
-  return { exports };
+  const report = {
+    config,
+    request: plan.request,
+    env,
+    result,
+    refs,
+    seconds,
+    builtOn: plan.builtOn,
+    warnings: [...warnings, ...cache.warnings],
+    cacheHits: cache.hits,
+    reuse,
+  };
+  return handOn(report, plan.exports, runtime);
 }
 
 /** dry-run: every command of the plan, as it would run; housekeeping and skip checks as comments. */

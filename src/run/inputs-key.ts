@@ -38,9 +38,16 @@ export async function inputsKey(skip: SkipPlan, now: Date, signal?: AbortSignal)
     warnings.push(
       `skip-unchanged: the build context includes .git, which differs between checkouts, so the image is never reused; add .git to ${relative(skip.checkout, 'context' in skip.files ? skip.files.context : skip.checkout) || '.'}/.dockerignore`,
     );
-  if ('globs' in skip.files && tree.files === 0) warnings.push(`skip-unchanged.inputs: no file in the checkout matches ${skip.files.globs.join(', ')}`);
+  // A typo in a glob would leave nothing to hash: the image would be reused whatever changed.
+  if ('globs' in skip.files && tree.files === 0)
+    throw new UserError(`skip-unchanged.inputs: no file in the checkout ${skip.checkout} matches ${skip.files.globs.join(', ')}; nothing would be hashed`);
   const contexts: Record<string, string> = {};
-  for (const { name, dir } of skip.localContexts) contexts[name] = (await treeOrFail(() => digestTree(dir, { kind: 'all' }, signal))).digest;
+  for (const { name, dir } of skip.localContexts) {
+    const context = await treeOrFail(() => digestTree(dir, { kind: 'all' }, signal));
+    if (context.includesGit)
+      warnings.push(`skip-unchanged: the build context ${name} (${dir}) includes .git, which differs between checkouts, so the image is never reused`);
+    contexts[name] = context.digest;
+  }
   const base = sha256(
     JSON.stringify({
       version: inputsKeyVersion,

@@ -1,5 +1,5 @@
 import { SkipPlan } from '../plan/skip-plan';
-import { Manifest, RegistryAccess, RegistryError, imageLabels, lookUpManifest, putManifest } from '../registry/distribution';
+import { Manifest, RegistryAccess, imageLabels, lookUpManifest, putManifest } from '../registry/distribution';
 import { userDockerConfigDir } from '../registry/docker-config';
 import { InputsKey } from './inputs-key';
 import { log } from './log';
@@ -30,8 +30,8 @@ export async function findReusable(key: InputsKey, access: RegistryAccess): Prom
     const labels = await imageLabels(manifest, access).catch(() => ({}) as Record<string, string>);
     return { found: { manifest, since: builtBy(labels) } };
   } catch (error) {
-    if (!(error instanceof RegistryError)) throw error;
-    return { warning: `skip-unchanged: could not look up the inputs tag (${error.message}); building` };
+    if (isAbort(error)) throw error;
+    return { warning: `skip-unchanged: could not look up the inputs tag (${messageOf(error)}); building` };
   }
 }
 
@@ -48,20 +48,38 @@ function builtBy(labels: Record<string, string>): string | undefined {
  * same digest, platforms and attestations), then pulls it into the engine when the job
  * loads. Returns a warning when it could not, and the job builds instead.
  */
-export async function tagReused(skip: SkipPlan, found: Reusable, loads: boolean, access: RegistryAccess, runtime: Runtime): Promise<string | undefined> {
+export async function tagReused(
+  skip: SkipPlan,
+  found: Reusable,
+  load: { loads: boolean; platforms: string[] },
+  access: RegistryAccess,
+  runtime: Runtime,
+): Promise<string | undefined> {
+  const { loads, platforms } = load;
   for (const name of skip.names) {
     try {
       await putManifest(found.manifest, name, access);
       log.info(`buildkit: tagged ${name}`);
     } catch (error) {
-      if (!(error instanceof RegistryError)) throw error;
-      return `skip-unchanged: could not tag the reused image as ${name} (${error.message}); building`;
+      if (isAbort(error)) throw error;
+      return `skip-unchanged: could not tag the reused image as ${name} (${messageOf(error)}); building`;
     }
   }
   if (!loads) return undefined;
+  // docker pull takes the engine's own platform unless told; a build for one other platform loads that one.
+  const platform = platforms.length === 1 ? ['--platform', platforms[0] as string] : [];
   for (const name of skip.names) {
-    const pulled = await runtime.exec(['docker', 'pull', '--quiet', name], { env: access.env });
+    const pulled = await runtime.exec(['docker', 'pull', '--quiet', ...platform, name], { env: access.env });
     if (pulled.code !== 0) return `skip-unchanged: could not pull the reused image ${name} into the engine (exit ${pulled.code}); building`;
   }
   return undefined;
+}
+
+/** A cancelled job ends; any other failure (a registry's, or one of this code's) only means the job builds. */
+function isAbort(error: unknown): boolean {
+  return error instanceof Error && error.name === 'AbortError';
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -117,6 +117,16 @@ describe('skip-unchanged: the plan', () => {
     );
   });
 
+  test('a remote builder without platforms is refused: its platform is not known before the build', () => {
+    expect(() => planFor({ image, push: true, 'skip-unchanged': true, builder: { endpoint: 'tcp://builder:1234' } })).toThrow(
+      /^skip-unchanged: set platforms \(e\.g\. linux\/amd64\): the buildx-remote builder builds for its own platform/,
+    );
+    expect(() => planFor({ image, push: true, 'skip-unchanged': true, builder: { endpoint: 'tcp://builder:1234', client: 'buildctl' } })).toThrow(
+      /the buildctl-remote builder/,
+    );
+    expect(planFor({ image, push: true, platforms: ['linux/arm64'], 'skip-unchanged': true, builder: { endpoint: 'tcp://b:1234' } }).skip).toBeDefined();
+  });
+
   test('the tag lives in the first pushed repository; every pushed name is reused; a fork never writes', () => {
     const env = { BUILDKITE_BUILD_CHECKOUT_PATH: '/checkout' };
     const plan = skipPlan({ tags: ['1.0', 'other.example.com/x/app:1.0'], 'skip-unchanged': { 'key-prefix': 'tools' } }, env);
@@ -204,16 +214,26 @@ describe('skip-unchanged: the key', () => {
     expect((await inputsKey(plan(tree({ Dockerfile: 'FROM scratch\nCOPY . /\n', 'app.txt': 'two', 'README.md': 'docs' }), withInputs), now)).key).not.toBe(
       inputsBase.key,
     );
-    const none = await inputsKey(plan(tree(), { 'skip-unchanged': { inputs: ['missing/**'] } }), now);
-    expect(none.warnings).toEqual(['skip-unchanged.inputs: no file in the checkout matches missing/**']);
+    // A typo would leave nothing to hash, and every later change would reuse the image.
+    const dir = tree();
+    await expect(inputsKey(plan(dir, { 'skip-unchanged': { inputs: ['scr/**'] } }), now)).rejects.toThrow(
+      `skip-unchanged.inputs: no file in the checkout ${dir} matches scr/**; nothing would be hashed`,
+    );
   });
 
-  test('a local named context is hashed whole; an image context by its name', async () => {
-    const dir = tree({ Dockerfile: 'FROM scratch\n', 'shared/lib.txt': 'v1' });
-    const config = { 'build-contexts': { shared: 'shared', base: 'docker-image://alpine:3.20' } };
+  test('a local named context and an OCI layout are hashed whole; an image context by its name', async () => {
+    const dir = tree({ Dockerfile: 'FROM scratch\n', 'shared/lib.txt': 'v1', 'layout/index.json': '{}' });
+    const config = { 'build-contexts': { shared: 'shared', base: 'docker-image://alpine:3.20', oci: `oci-layout://${dir}/layout:1.0` } };
+    expect(plan(dir, config).localContexts).toEqual([
+      { name: 'shared', dir: `${dir}/shared` },
+      { name: 'oci', dir: `${dir}/layout` },
+    ]);
     const before = (await inputsKey(plan(dir, config), now)).key;
     writeFileSync(join(dir, 'shared/lib.txt'), 'v2');
-    expect((await inputsKey(plan(dir, config), now)).key).not.toBe(before);
+    const shared = (await inputsKey(plan(dir, config), now)).key;
+    expect(shared).not.toBe(before);
+    writeFileSync(join(dir, 'layout/index.json'), '{"schemaVersion":2}');
+    expect((await inputsKey(plan(dir, config), now)).key).not.toBe(shared);
   });
 
   test('a context with .git warns that the key changes with every checkout', async () => {
@@ -266,9 +286,15 @@ describe('skip-unchanged: the report', () => {
     });
     expect(reused).toContain('#### :docker: Image reused in 0.4 s');
     expect(reused).toContain(`Unchanged since build 41 (commit 1a2b3c4): not built, the image of \`${image}:inputs-ab\` was tagged.`);
-    const built = buildAnnotation({ label: 'App', refs: [], pushed: true, seconds: 3, reuse: { reused: false, ref: `${image}:inputs-ab` } });
+    const built = buildAnnotation({
+      label: 'App',
+      refs: [],
+      pushed: true,
+      seconds: 3,
+      reuse: { reused: false, ref: `${image}:inputs-ab`, why: 'no-cache is set, so it was built' },
+    });
     expect(built).toContain('#### App in 3.0 s');
-    expect(built).toContain(`Built: no image had these inputs yet; tagged \`${image}:inputs-ab\` for the next build.`);
+    expect(built).toContain('Built: no-cache is set, so it was built.');
   });
 });
 
@@ -289,5 +315,38 @@ describe('skip-unchanged: a build pushes the inputs tag too, but does not report
     expect(run.exports).toContain('export BUILDKIT_IMAGE_REFS=127.0.0.1:9/app:latest\n');
     expect(run.exports).toContain('export BUILDKIT_IMAGE_REUSED=false\n');
     expect(run.metaData['buildkit.app.reused']).toBe('false');
+    expect(run.annotations[0]?.body).toContain('Built: the registry could not be asked, so it was built.');
+  });
+
+  test("miss with only outputs: the inputs tag joins the pushed output's names (buildx would let a --tag replace them)", async () => {
+    const dir = scratchDir('skip-hook-');
+    writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\n');
+    const run = await commandHook({ outputs: ['type=image,name=127.0.0.1:9/app:1,push=true'], 'skip-unchanged': true }, undefined, {
+      BUILDKITE_BUILD_CHECKOUT_PATH: dir,
+    });
+    expect(run.code).toBe(0);
+    const build = defined(
+      run.calls.map((call) => call.argv).find((argv) => argv.includes('build')),
+      'the build',
+    );
+    expect(build).not.toContain('--tag');
+    expect(build[build.indexOf('--output') + 1]).toMatch(/^type=image,push=true,"name=127\.0\.0\.1:9\/app:1,127\.0\.0\.1:9\/app:inputs-[0-9a-f]{64}"$/);
+  });
+
+  test('a fork builds without the inputs tag', async () => {
+    const dir = scratchDir('skip-hook-');
+    writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\n');
+    const fork = {
+      BUILDKITE_PULL_REQUEST: '3',
+      BUILDKITE_PULL_REQUEST_REPO: 'https://github.com/mallory/app.git',
+      BUILDKITE_REPO: 'https://github.com/acme/app.git',
+    };
+    const run = await commandHook({ image: '127.0.0.1:9/app', push: true, 'skip-unchanged': true }, undefined, { BUILDKITE_BUILD_CHECKOUT_PATH: dir, ...fork });
+    expect(run.code).toBe(0);
+    const build = defined(
+      run.calls.map((call) => call.argv).find((argv) => argv.includes('build')),
+      'the build',
+    );
+    expect(build.filter((arg) => arg.includes(':inputs-'))).toEqual([]);
   });
 });
