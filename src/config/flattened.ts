@@ -29,18 +29,36 @@ function decode(schema: JsonSchema, name: string, names: string[], env: Env): un
       nested,
       name,
     );
-    return branch ? decode(branch, name, names, env) : exact;
+    return branch ? decode(branch, name, names, env) : exact === undefined && nested.length > 0 ? decodeShape(name, nested, env) : exact;
   }
   const type = primaryType(schema);
-  if (type === 'array') return decodeArray(schema, name, nested, env);
+  if (type === 'array') return nested.some((n) => isListItem(n, name)) || nested.length === 0 ? decodeArray(schema, name, nested, env) : decodeShape(name, nested, env);
   if (type === 'object') return nested.length > 0 ? decodeObject(schema, name, nested, env) : exact;
+  // A scalar option given as a list or a map: its variables keep that shape, for validation to refuse.
+  if (exact === undefined && nested.length > 0) return decodeShape(name, nested, env);
   return exact === undefined ? undefined : coerceScalar(schema, exact);
+}
+
+function isListItem(variable: string, name: string): boolean {
+  return /^\d+(_|$)/.test(variable.slice(name.length + 1));
+}
+
+/**
+ * Variables of an option whose schema has no branch of their shape (`TAGS_RELEASE=v1` for
+ * `tags`): decoded as the list or map they show, so validation refuses them naming the
+ * option, instead of the option silently disappearing.
+ */
+function decodeShape(name: string, nested: string[], env: Env): unknown {
+  if (nested.some((n) => isListItem(n, name))) return decodeArray({}, name, nested, env);
+  const result: Record<string, unknown> = {};
+  for (const n of nested) result[n.slice(name.length + 1).toLowerCase().replace(/_/g, '-')] = env[n];
+  return result;
 }
 
 function pickBranch(branches: JsonSchema[], hasExact: boolean, nested: string[], name: string): JsonSchema | undefined {
   if (hasExact) return branches.find((b) => primaryType(b) !== 'array' && primaryType(b) !== 'object');
   if (nested.length === 0) return undefined;
-  const looksLikeList = nested.some((n) => /^\d+(_|$)/.test(n.slice(name.length + 1)));
+  const looksLikeList = nested.some((n) => isListItem(n, name));
   return branches.find((b) => primaryType(b) === (looksLikeList ? 'array' : 'object'));
 }
 

@@ -27,15 +27,24 @@ export function sanitizeTag(raw: string): string {
     .slice(0, 128);
 }
 
-/** The full image references to tag (and push) from `image` and `tags`. */
-export function resolveImageRefs(image: string | undefined, tags: string[]): ImageRefs {
+/**
+ * The full image references to tag (and push) from `image` and `tags` (undefined: not given).
+ * An empty tag (an unset `$BUILDKITE_TAG`) is skipped with a notice; `image:latest` is only
+ * ever the default when no tags are given, never what is left when every given tag was empty.
+ */
+export function resolveImageRefs(image: string | undefined, given: string[] | undefined): ImageRefs {
   const result: ImageRefs = { refs: [], notices: [], errors: [] };
+  const tags: Array<{ entry: string; index: number }> = [];
+  (given ?? []).forEach((entry, index) => {
+    if (entry.trim() !== '') tags.push({ entry: entry.trim(), index });
+    else result.notices.push(`tags${given && given.length > 1 ? `[${index}]` : ''}: empty (an unset variable?); skipped`);
+  });
   if (image !== undefined && !referenceRe.test(image)) {
     result.errors.push(`image: expected a repository such as registry.example.com/team/app (lower case); got ${JSON.stringify(image)}`);
     return result;
   }
   const imageHasTag = image !== undefined && taggedRe.test(image) && !repositoryRe.test(image);
-  tags.forEach((entry, index) => {
+  tags.forEach(({ entry, index }) => {
     if (isFullReference(entry)) {
       if (referenceRe.test(entry)) result.refs.push(entry);
       else result.errors.push(`tags[${index}]: expected a tag or a full reference such as registry.example.com/app:1.0; got ${JSON.stringify(entry)}`);
@@ -59,7 +68,9 @@ export function resolveImageRefs(image: string | undefined, tags: string[]): Ima
     if (clean !== entry) result.notices.push(`tags[${index}]: ${JSON.stringify(entry)} is not a valid tag; using ${JSON.stringify(clean)}`);
     result.refs.push(`${image}:${clean}`);
   });
-  if (tags.length === 0 && image !== undefined) result.refs.push(imageHasTag ? image : `${image}:latest`);
+  if (given !== undefined && given.length > 0 && tags.length === 0) {
+    result.errors.push('tags: every tag is empty (an unset variable such as $BUILDKITE_TAG?); not falling back to latest: give a tag, or leave tags out for image:latest');
+  } else if (tags.length === 0 && image !== undefined) result.refs.push(imageHasTag ? image : `${image}:latest`);
   result.refs = [...new Set(result.refs)];
   return result;
 }

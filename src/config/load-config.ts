@@ -1,3 +1,4 @@
+import { pluginEnvName } from './plugin-name';
 import { decodeFlattened } from './flattened';
 import { ConfigSource, normalizeConfig } from './normalize';
 import { Config } from './types';
@@ -12,6 +13,8 @@ export type LoadResult = { ok: true; config: Config; source: ConfigSource; notic
  * agent sends it (>= 3.28), else the flattened BUILDKITE_PLUGIN_<NAME>_* variables.
  */
 export function loadConfig(env: Env): LoadResult {
+  const twice = repeatedEntries(env);
+  if (twice) return { ok: false, errors: [twice] };
   const json = env.BUILDKITE_PLUGIN_CONFIGURATION;
   let raw: unknown;
   let source: ConfigSource;
@@ -33,4 +36,26 @@ export function loadConfig(env: Env): LoadResult {
   if (!validated.ok) return validated;
   const { config, errors, notices } = normalizeConfig(validated.value, source, new Set(Object.keys(raw)));
   return errors.length > 0 ? { ok: false, errors } : { ok: true, config, source, notices };
+}
+
+/**
+ * Two entries of this plugin in one step would each build, run the step command and report
+ * under the same keys, the second silently overwriting the first: refused. The agent lists
+ * a step's plugins in BUILDKITE_PLUGINS.
+ */
+function repeatedEntries(env: Env): string | undefined {
+  let plugins: unknown;
+  try {
+    plugins = JSON.parse(env.BUILDKITE_PLUGINS ?? '[]');
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(plugins)) return undefined;
+  const name = env.BUILDKITE_PLUGIN_NAME || 'BUILDKIT';
+  const entries = plugins.flatMap((entry) => (entry && typeof entry === 'object' ? Object.keys(entry) : [])).filter((key) => pluginEnvName(key) === name);
+  if (entries.length < 2) return undefined;
+  return (
+    `plugins: this step lists the buildkit plugin ${entries.length} times (${entries.join(', ')}); each entry would build and run the step command, ` +
+    'the later one overwriting the digest, refs and annotation of the earlier: use one entry per step (a step per image, or bake for several)'
+  );
 }

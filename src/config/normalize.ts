@@ -46,8 +46,7 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
   const notices: string[] = [];
   const maps = { source, errors, notices };
   const image = raw.image as string | undefined;
-  const tags = list(raw.tags);
-  const images = resolveImageRefs(image, tags);
+  const images = resolveImageRefs(image, givenTags(raw.tags));
   const config: Config = {
     context: raw.context as string,
     dockerfile: raw.dockerfile as string | undefined,
@@ -118,6 +117,14 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
     }
   }
   return { config, errors, notices };
+}
+
+/** Each tag as given, empty ones kept (so they can be told apart from no tags); a string is split at commas. */
+function givenTags(value: unknown): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (Array.isArray(value)) return value.map(String);
+  const text = String(value);
+  return text.trim() === '' ? [text] : text.split(/[,\n]/).filter((tag) => tag.trim() !== '');
 }
 
 function attestation(value: unknown, option: string, errors: string[]): Attestation {

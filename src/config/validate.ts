@@ -18,7 +18,10 @@ function optionPath(instancePath: string, child?: string): string {
   return parts.reduce((path, part) => (/^\d+$/.test(part) ? `${path}[${part}]` : path ? `${path}.${part}` : part), '');
 }
 
-function describeErrors(errors: ErrorObject[], value: unknown): string[] {
+function describeErrors(all: ErrorObject[], value: unknown): string[] {
+  // An enum's message names what is expected and what was given: its type error says it again.
+  const enums = new Set(all.filter((e) => e.keyword === 'enum').map((e) => e.instancePath));
+  const errors = all.filter((e) => !(e.keyword === 'type' && enums.has(e.instancePath)));
   const anyOfs = errors.filter((e) => e.keyword === 'anyOf');
   const messages: string[] = [];
   for (const error of errors) {
@@ -63,6 +66,8 @@ function describe(error: ErrorObject, value: unknown): string {
       return `${path}: expected ${article(String(error.params.type))}, got ${got(data)}`;
     case 'enum':
       return `${path}: expected one of ${(error.params.allowedValues as unknown[]).join(', ')}; got ${got(data)}`;
+    case 'minLength':
+      return `${path}: expected a value that is not empty; got ${got(data)}`;
     case 'pattern':
       return `${path}: expected a value matching ${error.params.pattern}; got ${got(data)}`;
     case 'minimum':
@@ -95,6 +100,7 @@ function article(type: string): string {
 }
 
 function got(data: unknown): string {
+  if (data === undefined) return 'nothing';
   if (Array.isArray(data)) return 'a list';
   if (data === null) return 'null';
   if (typeof data === 'object') return 'a map';

@@ -2,7 +2,7 @@ import { KeyValue } from '../config/types';
 
 type Env = Record<string, string | undefined>;
 
-/** `https://user:token@host/x.git` → `https://host/x`; `git@host:org/x.git` → `https://host/org/x`. */
+/** `https://user:token@host/x.git?access_token=t` → `https://host/x`; `git@host:org/x.git` → `https://host/org/x`. */
 export function sourceUrl(repo: string): string | undefined {
   if (!repo) return undefined;
   const scp = /^[\w.-]+@([\w.-]+):(?!\/)(.+)$/.exec(repo);
@@ -12,6 +12,9 @@ export function sourceUrl(repo: string): string | undefined {
     const parsed = new URL(url);
     parsed.username = '';
     parsed.password = '';
+    // A token can ride in the query or the fragment too (?access_token=...).
+    parsed.search = '';
+    parsed.hash = '';
     // An ssh port says nothing about where the web pages are.
     if (ssh) parsed.port = '';
     url = parsed.toString();

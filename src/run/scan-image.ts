@@ -20,8 +20,14 @@ export async function scanImage(plan: ScanPlan, exports: Record<string, string>,
   if (command && !runtime.cancelled()) {
     log.group(':mag: Running scan.command');
     log.info(`$ ${command}`);
-    const { code } = await runtime.exec([...agentShell(env), command], { env: { ...env, ...exports } });
-    outcome.command = { command, code };
+    if (env.BUILDKITE_COMMAND_EVAL === 'false') {
+      // A console command of the pipeline, as the step's own: refused as the agent refuses that one.
+      log.error('scan.command: this agent is not allowed to evaluate console commands (it runs with --no-command-eval); not run');
+      outcome.command = { command, code: 1 };
+    } else {
+      const { code } = await runtime.exec([...agentShell(env), command], { env: { ...env, ...exports } });
+      outcome.command = { command, code };
+    }
   }
   const verdict = judgeScan(outcome);
   if (outcome.images.some((image) => !image.error)) {
