@@ -115,7 +115,7 @@ async function buildAndReport(
   log.info(`buildkit: the build took ${Math.round(seconds * 1000)} ms`);
   const cancelled = runtime.cancelled();
   if (cancelled) {
-    log.error(`the build was cancelled (${cancelled})`);
+    log.cancelled('build', cancelled);
     return { code: build.code || 1 };
   }
   if (build.code !== 0) {

@@ -13,6 +13,12 @@ export interface ExecOptions {
   timeoutMs?: number;
   /** Start it in a process group of its own; cancel signals reach the whole group. */
   processGroup?: boolean;
+  /**
+   * Start it in a process group of its own that only this process signals, in stages, on
+   * cancel: the command first, its whole group a second later, SIGKILL to the group after
+   * three (`docker buildx build`: see `stopInStages`).
+   */
+  ownGroup?: boolean;
   /** Discard the command's output (best-effort housekeeping). */
   quiet?: boolean;
 }
@@ -29,10 +35,34 @@ export interface ExecResult {
 
 const forwarded: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
 let cancelledBy: NodeJS.Signals | undefined;
+/** The running commands' forwarders: each cancel signal reaches every one of them. */
+const forwarders = new Set<(signal: NodeJS.Signals) => void>();
+let watching = false;
 
-/** The signal that cancelled the job while a command ran (tools exit 1 on it, not 143). */
+/** The signal that cancelled the job (tools exit 1 on it, not 143). */
 export function cancellation(): NodeJS.Signals | undefined {
   return cancelledBy;
+}
+
+/** The exit status of a job cancelled by `signal`: 128 + its number, as a shell reports it (SIGTERM: 143). */
+export function cancelledStatus(signal: NodeJS.Signals): number {
+  return 128 + signalNumber(signal);
+}
+
+/**
+ * From now on a cancel signal never kills this process: it is recorded (`cancellation()`)
+ * and passed on to the running commands, and the hook ends on its own terms. Installed when
+ * the hook starts, so a signal between two commands is not lost either; idempotent.
+ */
+export function watchCancellation(): void {
+  if (watching) return;
+  watching = true;
+  forwarded.forEach((signal) =>
+    process.on(signal, () => {
+      cancelledBy ??= signal;
+      forwarders.forEach((forward) => forward(signal));
+    }),
+  );
 }
 
 /**
@@ -43,9 +73,10 @@ export function exec(argv: string[], options: ExecOptions = {}): Promise<ExecRes
   return new Promise((resolve) => {
     const tee = options.tailLines !== undefined;
     const [command = '', ...args] = argv;
+    watchCancellation();
     const child = spawn(command, args, {
       env: options.env ?? process.env,
-      detached: options.processGroup,
+      detached: options.processGroup || options.ownGroup,
       stdio: options.quiet
         ? 'ignore'
         : [options.input === undefined ? 'inherit' : 'pipe', options.capture || tee ? 'pipe' : 'inherit', options.capture || tee ? 'pipe' : 'inherit'],
@@ -72,12 +103,13 @@ export function exec(argv: string[], options: ExecOptions = {}): Promise<ExecRes
     // A command that exits without reading its input must not crash the hook (EPIPE).
     child.stdin?.on('error', () => undefined);
     if (options.input !== undefined) child.stdin?.end(options.input);
+    let stages: NodeJS.Timeout[] = [];
     const forward = (signal: NodeJS.Signals) => {
-      cancelledBy = signal;
       if (options.processGroup && child.pid !== undefined && signalGroupButLeader(child.pid, signal)) return;
       child.kill(signal);
+      if (options.ownGroup && child.pid !== undefined && stages.length === 0) stages = stopInStages(child.pid, signal);
     };
-    forwarded.forEach((signal) => process.on(signal, forward));
+    forwarders.add(forward);
     let timedOut = false;
     const timer =
       options.timeoutMs === undefined
@@ -87,7 +119,8 @@ export function exec(argv: string[], options: ExecOptions = {}): Promise<ExecRes
             child.kill('SIGKILL');
           }, options.timeoutMs);
     const done = (code: number) => {
-      forwarded.forEach((signal) => process.off(signal, forward));
+      forwarders.delete(forward);
+      stages.forEach(clearTimeout);
       if (timer) clearTimeout(timer);
       resolve({ code, stdout, stderr, tail: tail.lines(), ...(timedOut ? { timedOut } : {}) });
     };
@@ -100,7 +133,11 @@ export function exec(argv: string[], options: ExecOptions = {}): Promise<ExecRes
       // A cancelled group (a daemon the command started) is waited for: pre-exit must not
       // run while it still holds its sockets and files.
       if (options.processGroup && cancelledBy && child.pid !== undefined) void groupGone(child.pid, 5000).then(() => done(status));
-      else done(status);
+      else {
+        // Whatever the cancelled command left in its group (outside the agent's) goes with it.
+        if (options.ownGroup && cancelledBy && child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
+        done(status);
+      }
     });
   });
 }
@@ -130,6 +167,29 @@ class TailBuffer {
 function signalNumber(signal: NodeJS.Signals | null): number {
   const numbers: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
   return signal ? (numbers[signal] ?? 1) : 1;
+}
+
+/**
+ * The stages after the cancel signal went to the command alone. The docker CLI (28) runs
+ * `docker-buildx` as a child and cancels it through a socket: a signal that reaches the CLI
+ * before the plugin has connected to that socket is used up, and the build runs on (and a
+ * signal to the whole group while the CLI checks the plugin, `docker-buildx
+ * docker-cli-plugin-metadata`, makes it print `unknown flag: --progress`, exit 125). So the
+ * command gets the signal alone first; one second later, if it still runs, its whole group
+ * (`docker-buildx` cancels its build on SIGTERM); after three seconds SIGKILL to the group
+ * (BuildKit cancels a build whose client is gone). All well inside the agent's grace period
+ * (default 10 s).
+ */
+function stopInStages(pgid: number, signal: NodeJS.Signals): NodeJS.Timeout[] {
+  return [setTimeout(() => signalGroup(pgid, signal), 1000), setTimeout(() => signalGroup(pgid, 'SIGKILL'), 3000)];
+}
+
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // gone already
+  }
 }
 
 /**

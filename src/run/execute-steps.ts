@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Step } from '../plan/step';
 import { registerCleanup } from './cleanup';
+import { cancelledStatus } from './exec';
 import { log } from './log';
 import { backoffSeconds } from './retry';
 import { Runtime } from './runtime';
@@ -28,6 +29,9 @@ const tailLines = 40;
 /** Runs steps in order and stops at the first that fails (or when the job is cancelled). */
 export async function executeSteps(steps: Step[], context: StepsContext): Promise<StepOutcome> {
   for (const step of steps) {
+    // A cancelled job starts nothing more (the signal came between two steps, or before).
+    const cancelled = context.runtime.cancelled();
+    if (cancelled) return { code: cancelledStatus(cancelled), tail: [], failed: step };
     const outcome = await executeStep(step, context);
     if (outcome.code !== 0) return { ...outcome, failed: step };
   }
@@ -43,7 +47,14 @@ async function executeStep(step: Step, { runtime, env, stateDir, observe }: Step
   }
   if (step.cleanup) registerCleanup(stateDir, step.cleanup);
   for (const file of step.files ?? []) writeFileSync(join(stateDir, file.name), file.content, { mode: file.mode });
-  const options = { env: step.env ? { ...env, ...step.env } : env, processGroup: step.processGroup, timeoutMs: step.timeoutMs };
+  // Its own process group, which only the hook signals (in stages, see exec.ts): the
+  // agent's signal to the hook's group never reaches the docker CLI half-started.
+  const options = {
+    env: step.env ? { ...env, ...step.env } : env,
+    processGroup: step.processGroup,
+    ownGroup: !step.processGroup,
+    timeoutMs: step.timeoutMs,
+  };
   if (step.quiet) {
     await runtime.exec(step.argv, { ...options, quiet: true });
     return done;

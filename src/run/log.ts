@@ -1,3 +1,5 @@
+let cancelReported = false;
+
 /** Buildkite log output: `---` starts a collapsed group, `^^^ +++` opens the current one. */
 export const log = {
   group(title: string): void {
@@ -15,5 +17,13 @@ export const log = {
   },
   error(message: string): void {
     process.stderr.write(`buildkit: error: ${message}\n`);
+  },
+  /** The one line a cancelled job prints: `the build was cancelled (SIGTERM)`. */
+  cancelled(what: 'build' | 'job' | 'scan', signal: string): void {
+    cancelReported = true;
+    this.error(`the ${what} was cancelled (${signal})`);
+  },
+  cancelReported(): boolean {
+    return cancelReported;
   },
 };

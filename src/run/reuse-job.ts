@@ -77,7 +77,7 @@ export async function reuseImage(
   const { registryAccess, tagReused } = await skipUnchanged();
   const failed = await tagReused(skip, found, plan.request, registryAccess(env), runtime);
   if (runtime.cancelled()) {
-    log.error(`the job was cancelled (${runtime.cancelled()})`);
+    log.cancelled('job', String(runtime.cancelled()));
     return { built: { code: 1 } };
   }
   if (failed) return fallBack(failed);

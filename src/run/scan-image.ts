@@ -43,7 +43,7 @@ export async function scanImage(plan: ScanPlan, exports: Record<string, string>,
   }
   await Promise.all(calls);
   if (runtime.cancelled()) {
-    log.error(`the scan was cancelled (${runtime.cancelled()})`);
+    log.cancelled('scan', String(runtime.cancelled()));
     return 1;
   }
   if (verdict.passed) return 0;
