@@ -10,6 +10,8 @@ export interface HookOutcome {
   code: number;
   env: Env;
   exitedEarly: boolean;
+  /** Set when the hook could not be started at all (E2BIG, a NUL byte in a variable): it did not run. */
+  startError?: NodeJS.ErrnoException;
 }
 
 export interface RunningHook {
@@ -28,26 +30,46 @@ export function runHook(hookPath: string, env: Env, cwd: string): RunningHook {
   const dir = mkdtempSync(join(tmpdir(), 'buildkit-local-hook-'));
   const after = join(dir, 'after-env');
   const wrapper = join(dir, 'wrapper');
-  writeFileSync(after, '');
-  writeFileSync(
-    wrapper,
-    [
-      '#!/bin/bash',
-      `. ${shellQuote(hookPath)}`,
-      'export BUILDKITE_HOOK_EXIT_STATUS=$?',
-      `env -0 > ${shellQuote(after)}`,
-      'exit $BUILDKITE_HOOK_EXIT_STATUS',
-      '',
-    ].join('\n'),
-    { mode: 0o700 },
-  );
-  const child = spawn('/bin/bash', [wrapper], { env, cwd, stdio: 'inherit', detached: true });
+  let child: ReturnType<typeof spawn>;
+  try {
+    writeFileSync(after, '');
+    writeFileSync(
+      wrapper,
+      [
+        '#!/bin/bash',
+        `. ${shellQuote(hookPath)}`,
+        'export BUILDKITE_HOOK_EXIT_STATUS=$?',
+        `env -0 > ${shellQuote(after)}`,
+        'exit $BUILDKITE_HOOK_EXIT_STATUS',
+        '',
+      ].join('\n'),
+      { mode: 0o700 },
+    );
+    child = spawn('/bin/bash', [wrapper], { env, cwd, stdio: 'inherit', detached: true });
+  } catch (error) {
+    // As the agent's exec fails: the hook never runs; nothing of it is left behind.
+    rmSync(dir, { recursive: true, force: true });
+    return { done: Promise.resolve({ code: 1, env, exitedEarly: false, startError: error as NodeJS.ErrnoException }), cancel() {} };
+  }
   let killTimer: NodeJS.Timeout | undefined;
   const done = new Promise<HookOutcome>((resolve) => {
+    let startError: NodeJS.ErrnoException | undefined;
+    child.on('error', (error) => {
+      startError = error;
+    });
     child.on('close', (code, signal) => {
       if (killTimer) clearTimeout(killTimer);
-      const dumped = readFileSync(after, 'utf8');
+      let dumped = '';
+      try {
+        dumped = readFileSync(after, 'utf8');
+      } catch {
+        // removed by the hook itself
+      }
       rmSync(dir, { recursive: true, force: true });
+      if (startError) {
+        resolve({ code: 1, env, exitedEarly: false, startError });
+        return;
+      }
       const exitedEarly = dumped === '';
       resolve({ code: code ?? (signal === 'SIGKILL' ? 137 : 143), env: exitedEarly ? env : applyChanges(env, parseEnv(dumped)), exitedEarly });
     });

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { seconds } from './options';
 import { ConfigForm } from './plugin-env';
 import { runStep } from './run-step';
 
@@ -10,9 +11,11 @@ Runs one step of a pipeline.yml through this plugin's hooks, as a Buildkite agen
   --dir DIR           the checkout to build in (default: the current directory)
   --env K=V           a job variable (repeatable)
   --agent-secret K=V  a Buildkite secret, for buildkite-agent secret get K (repeatable)
-  --config-form F     both (default, agents >= 3.28), json, or flattened (older agents)
+  --config-form F     both (default: what agents >= 3.28 send), flattened (older agents), or json
+                      (test-only, no agent sends it alone: the JSON verbatim, nulls and non-map
+                      configurations included, plus the variables the hook shims read)
   --agent-dir DIR     keep the buildkite-agent stand-in's meta-data and annotations here
-  --cancel-after S    cancel the job after S seconds, as the agent does
+  --cancel-after S    cancel the job after S seconds (a number, e.g. 1.5), as the agent does
   --grace S           seconds between SIGTERM and SIGKILL on cancel (default 10)
   --cancel-shell-only on cancel, signal the hook's shell alone, not its process group
   --kubernetes PATH   run as agent-stack-k8s does: the environment hook first in a checkout
@@ -56,8 +59,8 @@ async function main(argv: string[]): Promise<number> {
     agentSecrets: keyValues('--agent-secret', values['agent-secret'] as string[]),
     configForm: form,
     agentDir: values['agent-dir'],
-    cancelAfterSeconds: values['cancel-after'] === undefined ? undefined : Number(values['cancel-after']),
-    graceSeconds: Number(values.grace),
+    cancelAfterSeconds: values['cancel-after'] === undefined ? undefined : seconds('--cancel-after', values['cancel-after']),
+    graceSeconds: seconds('--grace', values.grace as string),
     cancelShellOnly: values['cancel-shell-only'] as boolean,
     kubernetes: values.kubernetes === undefined ? undefined : { checkoutPath: values.kubernetes },
   });

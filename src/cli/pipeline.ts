@@ -15,7 +15,8 @@ export interface SelectedStep {
   step: PipelineStep;
   pipelineEnv: Record<string, string>;
   pluginKey: string;
-  pluginConfig: Record<string, unknown>;
+  /** As written: the agent refuses anything but a map or null (see plugin-env.ts). */
+  pluginConfig: unknown;
 }
 
 /** Finds a command step (by key or label, else the first) that uses the buildkit plugin. */
@@ -28,7 +29,7 @@ export function selectStep(pipelineFile: string, wanted?: string): SelectedStep 
     for (const entry of step.plugins ?? []) {
       const [pluginKey, config] = typeof entry === 'string' ? [entry, {}] : (Object.entries(entry)[0] ?? ['', {}]);
       if (pluginEnvName(pluginKey) === 'BUILDKIT') {
-        return { step, pipelineEnv, pluginKey, pluginConfig: (config ?? {}) as Record<string, unknown> };
+        return { step, pipelineEnv, pluginKey, pluginConfig: config ?? {} };
       }
     }
   }

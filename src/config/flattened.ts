@@ -32,7 +32,11 @@ function decode(schema: JsonSchema, name: string, names: string[], env: Env): un
     return branch ? decode(branch, name, names, env) : exact === undefined && nested.length > 0 ? decodeShape(name, nested, env) : exact;
   }
   const type = primaryType(schema);
-  if (type === 'array') return nested.some((n) => isListItem(n, name)) || nested.length === 0 ? decodeArray(schema, name, nested, env) : decodeShape(name, nested, env);
+  if (type === 'array') {
+    // A scalar where a list belongs (SECRETS=5) stays a scalar, for validation to refuse.
+    if (nested.length === 0) return exact;
+    return nested.some((n) => isListItem(n, name)) ? decodeArray(schema, name, nested, env) : decodeShape(name, nested, env);
+  }
   if (type === 'object') return nested.length > 0 ? decodeObject(schema, name, nested, env) : exact;
   // A scalar option given as a list or a map: its variables keep that shape, for validation to refuse.
   if (exact === undefined && nested.length > 0) return decodeShape(name, nested, env);
@@ -51,7 +55,13 @@ function isListItem(variable: string, name: string): boolean {
 function decodeShape(name: string, nested: string[], env: Env): unknown {
   if (nested.some((n) => isListItem(n, name))) return decodeArray({}, name, nested, env);
   const result: Record<string, unknown> = {};
-  for (const n of nested) result[n.slice(name.length + 1).toLowerCase().replace(/_/g, '-')] = env[n];
+  for (const n of nested)
+    result[
+      n
+        .slice(name.length + 1)
+        .toLowerCase()
+        .replace(/_/g, '-')
+    ] = env[n];
   return result;
 }
 

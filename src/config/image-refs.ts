@@ -69,7 +69,9 @@ export function resolveImageRefs(image: string | undefined, given: string[] | un
     result.refs.push(`${image}:${clean}`);
   });
   if (given !== undefined && given.length > 0 && tags.length === 0) {
-    result.errors.push('tags: every tag is empty (an unset variable such as $BUILDKITE_TAG?); not falling back to latest: give a tag, or leave tags out for image:latest');
+    result.errors.push(
+      'tags: every tag is empty (an unset variable such as $BUILDKITE_TAG?); not falling back to latest: give a tag, or leave tags out for image:latest',
+    );
   } else if (tags.length === 0 && image !== undefined) result.refs.push(imageHasTag ? image : `${image}:latest`);
   result.refs = [...new Set(result.refs)];
   return result;

@@ -124,7 +124,9 @@ function givenTags(value: unknown): string[] | undefined {
   if (value === undefined) return undefined;
   if (Array.isArray(value)) return value.map(String);
   const text = String(value);
-  return text.trim() === '' ? [text] : text.split(/[,\n]/).filter((tag) => tag.trim() !== '');
+  const tags = text.split(/[,\n]/).filter((tag) => tag.trim() !== '');
+  // Nothing but separators is an empty tag too, never image:latest.
+  return tags.length > 0 ? tags : [''];
 }
 
 function attestation(value: unknown, option: string, errors: string[]): Attestation {

@@ -32,7 +32,8 @@ async function runScriptOnly(command: string, env: NodeJS.ProcessEnv, runtime: R
       return false;
     }
   })();
-  const advice = "re-run this agent without the `--no-command-eval` option, or specify a script within your repository to run instead (such as scripts/test.sh)";
+  const advice =
+    're-run this agent without the `--no-command-eval` option, or specify a script within your repository to run instead (such as scripts/test.sh)';
   if (!isFile) {
     log.error(`No such file: "${name}"`);
     log.error(`This agent is not allowed to evaluate console commands. To allow this, ${advice}.`);

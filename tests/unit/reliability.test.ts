@@ -27,6 +27,7 @@ describe('an empty tag never pushes latest', () => {
     expect(errorsOf({ image: 'r/app', tags: [''] }, form)).toEqual([refused]);
     expect(errorsOf({ image: 'r/app', tags: '' }, form)).toEqual([refused]);
     expect(errorsOf({ image: 'r/app', tags: ['  '], push: true }, form)).toEqual([refused]);
+    expect(errorsOf({ image: 'r/app', tags: ',,' }, form)).toEqual([refused]);
     const none = load({ image: 'r/app' }, form);
     expect(none.ok && none.config.refs).toEqual(['r/app:latest']);
   });
@@ -42,6 +43,11 @@ describe('the flattened form refuses the shapes the JSON form refuses', () => {
     [{ secrets: { id: 'x' } }, 'secrets: expected an array, got a map'],
   ])('%j', (config, error) => {
     for (const form of forms) expect(errorsOf(config, form)).toEqual([error]);
+  });
+
+  test('a scalar where a list of maps belongs is refused, not dropped', () => {
+    expect(errorsOf({ login: 5 }, 'flattened')).toEqual(['login: expected an array, got string "5"']);
+    expect(errorsOf({ login: 5 }, 'json')).toEqual(['login: expected an array, got number 5']);
   });
 
   test('one line for a value of the wrong type and outside the enum; an empty network is refused', () => {
