@@ -32,7 +32,7 @@ export function sanitizeTag(raw: string): string {
  * An empty tag (an unset `$BUILDKITE_TAG`) is skipped with a notice; `image:latest` is only
  * ever the default when no tags are given, never what is left when every given tag was empty.
  */
-export function resolveImageRefs(image: string | undefined, given: string[] | undefined): ImageRefs {
+export function resolveImageRefs(image: string | undefined, given: string[] | undefined, latestByDefault = true): ImageRefs {
   const result: ImageRefs = { refs: [], notices: [], errors: [] };
   const tags: Array<{ entry: string; index: number }> = [];
   (given ?? []).forEach((entry, index) => {
@@ -72,7 +72,7 @@ export function resolveImageRefs(image: string | undefined, given: string[] | un
     result.errors.push(
       'tags: every tag is empty (an unset variable such as $BUILDKITE_TAG?); not falling back to latest: give a tag, or leave tags out for image:latest',
     );
-  } else if (tags.length === 0 && image !== undefined) result.refs.push(imageHasTag ? image : `${image}:latest`);
+  } else if (tags.length === 0 && image !== undefined && latestByDefault) result.refs.push(imageHasTag ? image : `${image}:latest`);
   result.refs = [...new Set(result.refs)];
   return result;
 }

@@ -1,4 +1,5 @@
 import { pluginEnvName } from './plugin-name';
+import { applyJobRules } from './job-rules';
 import { decodeFlattened } from './flattened';
 import { ConfigSource, normalizeConfig } from './normalize';
 import { Config } from './types';
@@ -35,6 +36,7 @@ export function loadConfig(env: Env): LoadResult {
   const validated = validateConfig(raw);
   if (!validated.ok) return validated;
   const { config, errors, notices } = normalizeConfig(validated.value, source, new Set(Object.keys(raw)));
+  if (errors.length === 0) applyJobRules(config, validated.value.image as string | undefined, env, notices, errors);
   return errors.length > 0 ? { ok: false, errors } : { ok: true, config, source, notices };
 }
 

@@ -8,6 +8,7 @@ import { scanSettings } from './scan';
 import { cacheSettings, cacheSpecs } from './cache';
 import { skipUnchangedSettings } from './skip-unchanged';
 import { secretLookingBuildArgs, secretSources, sshEntries } from './secrets';
+import { TagRule } from './job-rules';
 import { Attestation, BakeConfig, BuilderConfig, BuilderDriver, Config, KeyValue, Progress, TlsConfig } from './types';
 
 type Raw = Record<string, unknown>;
@@ -29,6 +30,7 @@ const singleBuildOptions = [
   'network',
   'image',
   'tags',
+  'tag-rules',
   'platforms',
   'outputs',
   'build-contexts',
@@ -46,7 +48,9 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
   const notices: string[] = [];
   const maps = { source, errors, notices };
   const image = raw.image as string | undefined;
-  const images = resolveImageRefs(image, givenTags(raw.tags));
+  const tagRules = (raw['tag-rules'] ?? []) as TagRule[];
+  // With tag rules, the tags come from the job; `latest` only from the rule of that name.
+  const images = resolveImageRefs(image, givenTags(raw.tags), tagRules.length === 0);
   const config: Config = {
     context: raw.context as string,
     dockerfile: raw.dockerfile as string | undefined,
@@ -61,6 +65,8 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
     network: raw.network as string | undefined,
     refs: images.refs,
     push: raw.push as boolean,
+    tagRules,
+    pushBranches: list(raw['push-branches']),
     noCache: raw['no-cache'] as boolean,
     cache: cacheSettings(raw.cache, errors),
     cacheFrom: cacheSpecs(raw['cache-from'], 'cache-from', errors),
@@ -112,7 +118,10 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
   } else {
     errors.push(...images.errors);
     notices.push(...images.notices);
-    if (config.push && config.refs.length === 0 && config.outputs.length === 0 && images.errors.length === 0) {
+    if (tagRules.length > 0 && (image === undefined || /[:@]/.test(image.split('/').pop() ?? ''))) {
+      errors.push('tag-rules: the tags go on image; set image to a repository without a tag, such as registry.example.com/team/app');
+    }
+    if (config.push && config.refs.length === 0 && config.outputs.length === 0 && images.errors.length === 0 && tagRules.length === 0) {
       errors.push('push: there is nothing to push; set image (and tags)');
     }
   }

@@ -2,6 +2,7 @@ import { EcrSettings, RegistryLogin } from './registry-auth';
 import { ScanConfig } from './scan';
 import { CacheConfig } from './cache';
 import { SkipUnchangedConfig } from './skip-unchanged';
+import { TagRule } from './job-rules';
 import { ExporterSpec, Field } from './exporter';
 
 export type Progress = 'auto' | 'plain' | 'tty' | 'quiet' | 'rawjson';
@@ -80,6 +81,10 @@ export interface Config {
   /** `image` and `tags` resolved once into full references. */
   refs: string[];
   push: boolean;
+  /** Tags from the Buildkite environment, added to `refs` when the configuration is loaded. */
+  tagRules: TagRule[];
+  /** Branch globs that push; elsewhere the build does not. Empty: every branch. */
+  pushBranches: string[];
   noCache: boolean;
   cache?: CacheConfig;
   cacheFrom: ExporterSpec[];
