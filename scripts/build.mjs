@@ -32,15 +32,15 @@ entries.push({ in: 'src/cli/main.ts', out: 'cli' });
 entries.push({ in: 'src/registry/credential-helper-main.ts', out: 'credential-helper' });
 
 // Bundles of their own, loaded by the hooks only for the jobs that need them: dist/ecr.js
-// (the AWS SDK, big) when the job logs in to ECR, dist/skip-unchanged.js (the input hashing
-// and the registry client) with skip-unchanged.
-const apart = { 'src/registry/ecr': 'ecr', 'src/run/skip-unchanged': 'skip-unchanged' };
+// (the AWS SDK, big) when the job logs in to ECR, dist/image-tools.js (the input hashing
+// and the registry client) with skip-unchanged or promote.
+const apart = { 'src/registry/ecr': 'ecr', 'src/run/image-tools': 'image-tools' };
 const apartByPath = new Map(Object.entries(apart).map(([path, out]) => [resolve(path), out]));
 const keepApart = {
   name: 'keep-apart',
   setup(b) {
     // Those source files, however they are imported; nothing else of their names.
-    b.onResolve({ filter: /(^|\/)(ecr|skip-unchanged)$/ }, (args) => {
+    b.onResolve({ filter: /(^|\/)(ecr|image-tools)$/ }, (args) => {
       const out = apartByPath.get(resolve(args.resolveDir, args.path));
       return out ? { path: `./${out}.js`, external: true } : undefined;
     });

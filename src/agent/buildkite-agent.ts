@@ -6,6 +6,8 @@ export type AnnotationStyle = 'success' | 'info' | 'warning' | 'error';
 /** The `buildkite-agent` calls the plugin makes. */
 export interface AgentClient {
   setMetaData(key: string, value: string): Promise<void>;
+  /** `buildkite-agent meta-data get KEY`: the value, or the agent's error (a key never set). */
+  getMetaData(key: string): Promise<{ value?: string; error?: string }>;
   annotate(body: string, style: AnnotationStyle, context: string): Promise<void>;
   /** Registers a value the agent must mask in the job log (agent >= 3.66); false when it could not. */
   redact(value: string): Promise<boolean>;
@@ -47,6 +49,7 @@ export function agentClient(exec: Exec, which: (name: string) => string | undefi
   const redact = async (value: string) => which('buildkite-agent') !== undefined && (await quietly(['redactor', 'add'], value)).code === 0;
   return {
     setMetaData: (key, value) => agent(['meta-data', 'set', key, value], `meta-data ${key}=${value}`),
+    getMetaData: (key) => answer(['meta-data', 'get', key]),
     annotate: (body, style, context) => agent(['annotate', body, '--style', style, '--context', context], `annotation (${style}, ${context}):\n${body}`),
     redact,
     secret: async (key) => {

@@ -9,6 +9,7 @@ import { cacheSettings, cacheSpecs } from './cache';
 import { skipUnchangedSettings } from './skip-unchanged';
 import { secretLookingBuildArgs, secretSources, sshEntries } from './secrets';
 import { TagRule } from './job-rules';
+import { promoteOptions, promoteSettings } from './promote';
 import { Attestation, BakeConfig, BuilderConfig, BuilderDriver, Config, KeyValue, Progress, TlsConfig } from './types';
 
 type Raw = Record<string, unknown>;
@@ -49,8 +50,10 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
   const maps = { source, errors, notices };
   const image = raw.image as string | undefined;
   const tagRules = (raw['tag-rules'] ?? []) as TagRule[];
+  const promote = promoteSettings(raw.promote, errors);
   // With tag rules, the tags come from the job; `latest` only from the rule of that name.
-  const images = resolveImageRefs(image, givenTags(raw.tags), tagRules.length === 0);
+  // A promote step's tags are promote.tags.
+  const images = resolveImageRefs(image, promote ? promote.tags : givenTags(raw.tags), tagRules.length === 0 && !promote);
   const config: Config = {
     context: raw.context as string,
     dockerfile: raw.dockerfile as string | undefined,
@@ -66,6 +69,7 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
     refs: images.refs,
     push: raw.push as boolean,
     tagRules,
+    promote,
     pushBranches: list(raw['push-branches']),
     noCache: raw['no-cache'] as boolean,
     cache: cacheSettings(raw.cache, errors),
@@ -111,6 +115,12 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
         'buildkite-<job id>, is different in every job, and each job would leave another builder running on the agent)',
     );
   }
+  if (promote) {
+    const building = [...explicit].filter((option) => !promoteOptions.includes(option));
+    errors.push(...building.map((option) => `${option}: a promote step builds nothing; build in the step promote.from names`));
+    // What a promote step pushes: the logins are planned as for a push of these refs.
+    config.push = true;
+  }
   if (config.bake) {
     const single = singleBuildOptions.filter((option) => explicit.has(option));
     errors.push(...single.map((option) => `${option}: describes a single build; with bake, set it in the bake file or with bake.set`));
@@ -121,7 +131,8 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
     if (tagRules.length > 0 && (image === undefined || /[:@]/.test(image.split('/').pop() ?? ''))) {
       errors.push('tag-rules: the tags go on image; set image to a repository without a tag, such as registry.example.com/team/app');
     }
-    if (config.push && config.refs.length === 0 && config.outputs.length === 0 && images.errors.length === 0 && tagRules.length === 0) {
+    if (promote && promote.tags.length === 0 && tagRules.length === 0) errors.push('promote.tags: give the tags to promote to (or tag-rules)');
+    else if (config.push && config.refs.length === 0 && config.outputs.length === 0 && images.errors.length === 0 && tagRules.length === 0) {
       errors.push('push: there is nothing to push; set image (and tags)');
     }
   }

@@ -3,6 +3,7 @@ import { ScanConfig } from './scan';
 import { CacheConfig } from './cache';
 import { SkipUnchangedConfig } from './skip-unchanged';
 import { TagRule } from './job-rules';
+import { PromoteConfig } from './promote';
 import { ExporterSpec, Field } from './exporter';
 
 export type Progress = 'auto' | 'plain' | 'tty' | 'quiet' | 'rawjson';
@@ -83,6 +84,7 @@ export interface Config {
   push: boolean;
   /** Tags from the Buildkite environment, added to `refs` when the configuration is loaded. */
   tagRules: TagRule[];
+  promote?: PromoteConfig;
   /** Branch globs that push; elsewhere the build does not. Empty: every branch. */
   pushBranches: string[];
   noCache: boolean;

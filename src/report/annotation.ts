@@ -11,14 +11,17 @@ export interface AnnotationInput {
   targets?: Record<string, { digest?: string; refs: string[] }>;
   cacheHits?: { cached: number; total: number };
   reuse?: { reused: boolean; ref: string; since?: string; why?: string };
+  promotedFrom?: string;
   warnings?: string[];
 }
 
 /** Markdown body of the step's annotation after a successful build. */
 export function buildAnnotation(input: AnnotationInput): string {
   const reused = input.reuse?.reused === true;
-  const title = input.label ? `${input.label}${reused ? ' (reused)' : ''}` : reused ? ':docker: Image reused' : ':docker: Image built';
+  const done = reused ? 'reused' : input.promotedFrom ? 'promoted' : 'built';
+  const title = input.label ? `${input.label}${done === 'built' ? '' : ` (${done})`}` : `:docker: Image ${done}`;
   const lines = [`#### ${escapeMarkdown(title)} in ${input.seconds.toFixed(1)} s`, ''];
+  if (input.promotedFrom) lines.push(`Promoted by digest from \`${input.promotedFrom}\`: not rebuilt.`, '');
   if (input.reuse) {
     const { reused, ref, since, why } = input.reuse;
     lines.push(

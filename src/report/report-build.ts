@@ -20,6 +20,8 @@ export interface BuildReport {
   cacheHits?: { cached: number; total: number };
   /** With skip-unchanged: whether an image of the same inputs was reused, and which. */
   reuse?: Reuse;
+  /** A promote step: the image that was given the refs. */
+  promotedFrom?: string;
 }
 
 export interface Reuse {
@@ -63,6 +65,7 @@ export async function reportBuild(report: BuildReport, agent: AgentClient): Prom
       targets: config.bake ? result.targets : undefined,
       cacheHits: report.cacheHits,
       reuse: report.reuse,
+      promotedFrom: report.promotedFrom,
       warnings: report.warnings,
     });
     calls.push(agent.annotate(body, 'success', annotationContext(env)));

@@ -10,8 +10,8 @@ import { Runtime } from './runtime';
 
 type Env = NodeJS.ProcessEnv;
 
-// dist/skip-unchanged.js: loaded only by the jobs that use skip-unchanged.
-const skipUnchanged = () => import('./skip-unchanged');
+// dist/image-tools.js: loaded only by the jobs that use it.
+const skipUnchanged = () => import('./image-tools');
 
 /** The key of what the build reads, timed for the log. */
 export async function hashInputs(skip: SkipPlan, runtime: Runtime): Promise<InputsKey> {

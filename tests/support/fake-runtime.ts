@@ -32,6 +32,7 @@ export function fakeRuntime(script: Script = () => undefined, tools: string[] = 
       setMetaData: async (key, value) => {
         metaData[key] = value;
       },
+      getMetaData: async (key) => (key in metaData ? { value: metaData[key] } : { error: `meta-data key ${key} not found` }),
       annotate: async (body, style, context) => {
         annotations.push({ body, style, context });
       },

@@ -1,4 +1,0 @@
-// The entry of dist/skip-unchanged.js: hashing the inputs and the registry client, loaded
-// by the command hook only for jobs with skip-unchanged (as dist/ecr.js for ECR).
-export { inputsKey } from './inputs-key';
-export { findReusable, registryAccess, tagReused } from './reuse-image';
