@@ -9,7 +9,8 @@ import { cacheSettings, cacheSpecs } from './cache';
 import { skipUnchangedSettings } from './skip-unchanged';
 import { secretLookingBuildArgs, secretSources, sshEntries } from './secrets';
 import { TagRule } from './job-rules';
-import { promoteOptions, promoteSettings } from './promote';
+import { nonBuildingOptions, promoteSettings } from './promote';
+import { mergeSettings } from './merge';
 import { Attestation, BakeConfig, BuilderConfig, BuilderDriver, Config, KeyValue, Progress, TlsConfig } from './types';
 
 type Raw = Record<string, unknown>;
@@ -32,6 +33,7 @@ const singleBuildOptions = [
   'image',
   'tags',
   'tag-rules',
+  'push-by-digest',
   'platforms',
   'outputs',
   'build-contexts',
@@ -51,6 +53,7 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
   const image = raw.image as string | undefined;
   const tagRules = (raw['tag-rules'] ?? []) as TagRule[];
   const promote = promoteSettings(raw.promote, errors);
+  const merge = mergeSettings(raw.merge, errors);
   // With tag rules, the tags come from the job; `latest` only from the rule of that name.
   // A promote step's tags are promote.tags.
   const images = resolveImageRefs(image, promote ? promote.tags : givenTags(raw.tags), tagRules.length === 0 && !promote);
@@ -70,6 +73,8 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
     push: raw.push as boolean,
     tagRules,
     promote,
+    merge,
+    pushByDigest: raw['push-by-digest'] === true ? image : undefined,
     pushBranches: list(raw['push-branches']),
     noCache: raw['no-cache'] as boolean,
     cache: cacheSettings(raw.cache, errors),
@@ -115,10 +120,24 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
         'buildkite-<job id>, is different in every job, and each job would leave another builder running on the agent)',
     );
   }
-  if (promote) {
-    const building = [...explicit].filter((option) => !promoteOptions.includes(option));
-    errors.push(...building.map((option) => `${option}: a promote step builds nothing; build in the step promote.from names`));
-    // What a promote step pushes: the logins are planned as for a push of these refs.
+  if (raw['push-by-digest'] === true) {
+    if (image === undefined || /[:@]/.test(image.split('/').pop() ?? ''))
+      errors.push('push-by-digest: the image is pushed by digest into image; set image to a repository without a tag');
+    for (const option of ['tags', 'tag-rules', 'outputs', 'load', 'skip-unchanged'].filter((name) => explicit.has(name)))
+      errors.push(`${option}: a push-by-digest step pushes its image by digest alone; tag it in the merge step (merge: { steps: [...] })`);
+    config.push = true;
+    config.refs = [];
+  }
+  const job = promote
+    ? { option: 'promote', builds: 'the step promote.from names' }
+    : merge
+      ? { option: 'merge', builds: 'the steps merge.steps names' }
+      : undefined;
+  if (job) {
+    const allowed = [...nonBuildingOptions, job.option, ...(merge ? ['tags'] : [])];
+    const building = [...explicit].filter((option) => !allowed.includes(option));
+    errors.push(...building.map((option) => `${option}: a ${job.option} step builds nothing; build in ${job.builds}`));
+    // What the step pushes: the logins are planned as for a push of these refs.
     config.push = true;
   }
   if (config.bake) {
@@ -132,7 +151,15 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
       errors.push('tag-rules: the tags go on image; set image to a repository without a tag, such as registry.example.com/team/app');
     }
     if (promote && promote.tags.length === 0 && tagRules.length === 0) errors.push('promote.tags: give the tags to promote to (or tag-rules)');
-    else if (config.push && config.refs.length === 0 && config.outputs.length === 0 && images.errors.length === 0 && tagRules.length === 0) {
+    else if (merge && config.refs.length === 0 && tagRules.length === 0) errors.push('tags: give image and the tags of the merged image (or tag-rules)');
+    else if (
+      config.push &&
+      config.refs.length === 0 &&
+      config.outputs.length === 0 &&
+      images.errors.length === 0 &&
+      tagRules.length === 0 &&
+      !config.pushByDigest
+    ) {
       errors.push('push: there is nothing to push; set image (and tags)');
     }
   }

@@ -12,8 +12,8 @@ export interface PromoteConfig {
 const digestRef = /^[^@\s]+@sha256:[a-f0-9]{64}$/;
 const stepKey = /^[A-Za-z0-9_.:-]+$/;
 
-/** The options a promote step may have: it builds nothing. */
-export const promoteOptions = [
+/** The options a promote or merge step may have: it builds nothing. */
+export const nonBuildingOptions = [
   'promote',
   'image',
   'tag-rules',

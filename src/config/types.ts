@@ -4,6 +4,7 @@ import { CacheConfig } from './cache';
 import { SkipUnchangedConfig } from './skip-unchanged';
 import { TagRule } from './job-rules';
 import { PromoteConfig } from './promote';
+import { MergeConfig } from './merge';
 import { ExporterSpec, Field } from './exporter';
 
 export type Progress = 'auto' | 'plain' | 'tty' | 'quiet' | 'rawjson';
@@ -85,6 +86,9 @@ export interface Config {
   /** Tags from the Buildkite environment, added to `refs` when the configuration is loaded. */
   tagRules: TagRule[];
   promote?: PromoteConfig;
+  /** push-by-digest: the repository pushed by digest, with no tag (a merge step tags it). */
+  pushByDigest?: string;
+  merge?: MergeConfig;
   /** Branch globs that push; elsewhere the build does not. Empty: every branch. */
   pushBranches: string[];
   noCache: boolean;

@@ -1,9 +1,21 @@
+import { BuildRequest } from '../plan/build-request';
 import { versionMatters } from '../plan/version-gates';
 import { buildingTitle, buildxStep, pushRetry } from './buildx-step';
 import { classicStoreLimits, dockerDriverLimits } from './classic-store';
 import { dockerHint } from './docker-hints';
 import { Engine, Fact } from './engine';
 import { jobTagPush, jobTagSteps } from './job-tag';
+
+/**
+ * What this engine can be asked. It stores what it pushes in the engine's image store too
+ * (both stores): --load beside --push exports it twice, and the containerd store refuses one
+ * ("already exists"). It refuses push-by-digest (buildx 0.13: "not implemented for docker
+ * driver"): it pushes the job's own tag instead, and the digest is recorded as ever.
+ */
+function dockerDriverRequest(request: BuildRequest): BuildRequest {
+  if (request.pushByDigest) return { ...request, refs: [request.pushByDigest.jobTag], outputs: [], explicitOutputs: false, pushes: true, loads: false };
+  return request.pushes && !request.explicitOutputs ? { ...request, loads: false } : request;
+}
 
 /** The Docker engine's own BuildKit, through buildx's `docker` driver. */
 export const dockerEngine: Engine = {
@@ -17,21 +29,19 @@ export const dockerEngine: Engine = {
   },
   limits: ({ request }, facts) => [...(facts.imageStore === 'classic' ? classicStoreLimits(request) : []), ...dockerDriverLimits(request)],
   setup: () => [],
-  // This BuildKit stores what it pushes in the engine's image store too (both stores): --load
-  // beside --push exports it twice, and the containerd store refuses one ("already exists").
-  // A push names only the job's own tag (see job-tag.ts): parallel jobs pushing one tag.
+  // A push names only the job's own tag (see job-tag.ts): parallel jobs pushing one tag. A
+  // push by digest pushes the job's own tag already.
   build: (input) => {
-    const pushing = input.request.pushes && !input.request.explicitOutputs;
-    const own = jobTagPush(input);
-    const request = { ...input.request, ...(pushing ? { loads: false } : {}), ...(own ? { refs: [own.jobRef] } : {}) };
-    const step = buildxStep({ ...input, request });
+    const request = dockerDriverRequest(input.request);
+    const own = request.pushByDigest ? undefined : jobTagPush({ ...input, request });
+    const step = buildxStep({ ...input, request: own ? { ...request, refs: [own.jobRef] } : request });
     if (!own) return step;
     // The log names the public tags, as before.
     const title = buildingTitle(input.request);
     return { ...step, title, group: title };
   },
   after: (input) => {
-    const own = jobTagPush(input);
+    const own = input.request.pushByDigest ? undefined : jobTagPush(input);
     return own ? jobTagSteps(own, pushRetry(input.request, input.config.retries)) : [];
   },
   exports: () => ({}),

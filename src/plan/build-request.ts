@@ -1,6 +1,7 @@
 import { ExporterSpec, attrValue } from '../config/exporter';
 import { Attestation, Config, KeyValue, Progress } from '../config/types';
 import { LocalCache, planCache } from './cache-plan';
+import { sanitizeTag } from '../config/image-refs';
 import { ociLabels } from './oci-labels';
 
 type Env = Record<string, string | undefined>;
@@ -57,6 +58,11 @@ export interface BuildRequest {
   /** A local cache directory, promoted after a successful build. */
   localCache?: LocalCache;
   progress: Progress;
+  /**
+   * push-by-digest: the image output pushes `repository` by digest alone. An engine that
+   * cannot (buildx's docker driver) pushes the job's own tag instead.
+   */
+  pushByDigest?: { repository: string; jobTag: string };
   /** The job's private state dir: TLS files, the metadata file, an image tar to load. */
   stateDir: string;
   metadataFile: string;
@@ -77,7 +83,10 @@ export function planBuildRequest(config: Config, env: Env, stateDir: string, now
   notices.push(...cache.notices);
   const labels = config.ociLabels ? [...ociLabels(env, now, config.labels), ...config.labels] : config.labels;
   const refs = [...config.refs, ...cache.tags];
-  const outputs = foldOutputs(config, refs);
+  const pushByDigest = config.pushByDigest
+    ? { repository: config.pushByDigest, jobTag: `${config.pushByDigest}:buildkite-${sanitizeTag(env.BUILDKITE_JOB_ID || 'local')}` }
+    : undefined;
+  const outputs = pushByDigest ? [digestOutput(pushByDigest.repository)] : foldOutputs(config, refs);
   const loads = outputs.some((output) => output.type === 'docker');
   let { provenance, sbom } = config;
   if (loads) {
@@ -108,7 +117,7 @@ export function planBuildRequest(config: Config, env: Env, stateDir: string, now
     ulimits: config.ulimits,
     refs,
     outputs,
-    explicitOutputs: config.outputs.length > 0,
+    explicitOutputs: config.outputs.length > 0 || pushByDigest !== undefined,
     loads,
     pushes: outputs.some(isPushed),
     provenance,
@@ -119,6 +128,7 @@ export function planBuildRequest(config: Config, env: Env, stateDir: string, now
     cacheExports: cache.exports,
     localCache: cache.local,
     progress: config.progress,
+    pushByDigest,
     stateDir,
     metadataFile: `${stateDir}/build-metadata.json`,
   };
@@ -140,6 +150,17 @@ export function withPushedName(request: BuildRequest, ref: string): BuildRequest
     return { ...output, attrs, names: [...output.names, ref] };
   });
   return { ...request, refs: byName ? request.refs : [...request.refs, ref], outputs };
+}
+
+/** The image output of push-by-digest: the repository by name, no tag, pushed by digest. */
+function digestOutput(repository: string): Output {
+  const attrs = [
+    { key: 'name', value: repository },
+    { key: 'push-by-digest', value: 'true' },
+    { key: 'name-canonical', value: 'true' },
+    { key: 'push', value: 'true' },
+  ];
+  return { type: 'image', attrs, names: [repository] };
 }
 
 export function isPushed(output: ExporterSpec): boolean {

@@ -170,6 +170,18 @@ async function labelsOf(session: RegistrySession, manifest: Manifest): Promise<R
     if (!image) throw new RegistryError(`${manifest.ref}: the index has no image manifest, only attestations`);
     return labelsOf(session, await fetchChild(session, manifest.repository, image.digest));
   }
+  const config = await configOf(session, manifest, content);
+  return Object.fromEntries(Object.entries(config.config?.Labels ?? {}).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+}
+
+interface ImageConfig {
+  os?: string;
+  architecture?: string;
+  variant?: string;
+  config?: { Labels?: Record<string, unknown> | null };
+}
+
+async function configOf(session: RegistrySession, manifest: Manifest, content: ManifestContent): Promise<ImageConfig> {
   if (!content.config) throw new RegistryError(`${manifest.ref}: ${manifest.mediaType} is not an image manifest`);
   const ref = parseReference(manifest.repository);
   const context = `${manifest.repository}@${content.config.digest}`;
@@ -177,13 +189,36 @@ async function labelsOf(session: RegistrySession, manifest: Manifest): Promise<R
   if (res.statusCode !== 200) throw await session.failure(ref.registry, context, res);
   const bytes = await session.body(res, maxConfigBytes, context);
   checkDigest(bytes, content.config.digest, context);
-  let config: { config?: { Labels?: Record<string, unknown> | null } };
   try {
-    config = JSON.parse(bytes.toString('utf8')) as typeof config;
+    return JSON.parse(bytes.toString('utf8')) as ImageConfig;
   } catch {
     throw new RegistryError(`${context}: the image config is not JSON`);
   }
-  return Object.fromEntries(Object.entries(config.config?.Labels ?? {}).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+}
+
+export interface PlatformDescriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  platform: { os: string; architecture: string; variant?: string };
+  annotations?: Record<string, string>;
+}
+
+/**
+ * What an index entry for this image is: an index's own entries (attestations included, as
+ * they are), or one entry for a single manifest with the platform its config names.
+ */
+export async function indexEntries(manifest: Manifest, access: RegistryAccess): Promise<PlatformDescriptor[]> {
+  const content = parseContent(manifest);
+  if (content.manifests) return content.manifests as PlatformDescriptor[];
+  const config = await withSession(access, (session) => configOf(session, manifest, content));
+  const platform = { os: config.os ?? 'unknown', architecture: config.architecture ?? 'unknown', ...(config.variant ? { variant: config.variant } : {}) };
+  return [{ mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.bytes.length, platform }];
+}
+
+/** Whether an index entry is an attestation manifest (BuildKit's provenance and SBOM), not an image. */
+export function isAttestationEntry(descriptor: { platform?: { os?: string; architecture?: string }; annotations?: Record<string, string> }): boolean {
+  return isAttestation(descriptor as Descriptor);
 }
 
 function getBlob(session: RegistrySession, ref: Reference, digest: string): Promise<IncomingMessage> {

@@ -130,7 +130,7 @@ async function buildAndReport(
   const cache = cacheReport(plan.request, progress, localWarnings);
   const result = readBuildMetadata(plan.request.metadataFile, config.bake?.targets);
   // The inputs tag is the plugin's own bookkeeping, not one of the image's names.
-  const refs = config.bake ? Object.values(result.targets).flatMap((t) => t.refs) : plan.request.refs.filter((ref) => ref !== reuse?.ref);
+  const refs = config.bake ? Object.values(result.targets).flatMap((t) => t.refs) : reportedRefs(plan.request, result.digest, reuse);
   const report = {
     config,
     request: plan.request,
@@ -144,6 +144,12 @@ async function buildAndReport(
     reuse,
   };
   return handOn(report, plan.exports, runtime);
+}
+
+/** The image's names: pushed by digest, the repository at that digest (what a merge step reads). */
+function reportedRefs(request: Plan['request'], digest: string | undefined, reuse: Reuse | undefined): string[] {
+  if (request.pushByDigest && digest) return [`${request.pushByDigest.repository}@${digest}`];
+  return request.refs.filter((ref) => ref !== reuse?.ref);
 }
 
 /** dry-run: every command of the plan, as it would run; housekeeping and skip checks as comments. */

@@ -2,4 +2,4 @@
 // the command hook only for jobs with skip-unchanged or promote (as dist/ecr.js for ECR).
 export { inputsKey } from './inputs-key';
 export { findReusable, registryAccess, tagReused } from './reuse-image';
-export { lookUpManifest, putManifest } from '../registry/distribution';
+export { indexEntries, isAttestationEntry, lookUpManifest, putManifest } from '../registry/distribution';
