@@ -50,3 +50,17 @@ test('examples reference a version no older than the latest git tag', () => {
     if (latest) expect(major(version)).toBeGreaterThanOrEqual(major(latest));
   }
 });
+
+test('pinned examples name the version in package.json, which is the latest release tag', () => {
+  const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+  const pins = [...new Set(uses.map(([key]) => key.split('#')[1] ?? '').filter((pin) => /^v\d+\.\d+\.\d+$/.test(pin)))];
+  expect(pins).toEqual([`v${version}`]);
+  let tags = '';
+  try {
+    tags = execFileSync('git', ['-C', root, 'tag', '--list', 'v*.*.*', '--sort=-v:refname'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+  } catch {
+    // not a git checkout
+  }
+  const latest = tags.split('\n')[0]?.trim();
+  if (latest) expect(latest).toBe(`v${version}`);
+});
