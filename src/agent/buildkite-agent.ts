@@ -6,6 +6,8 @@ export type AnnotationStyle = 'success' | 'info' | 'warning' | 'error';
 /** The `buildkite-agent` calls the plugin makes. */
 export interface AgentClient {
   setMetaData(key: string, value: string): Promise<void>;
+  /** `buildkite-agent artifact upload PATTERN`: whether it succeeded (a warning says why not). */
+  uploadArtifacts(pattern: string): Promise<boolean>;
   /** `buildkite-agent meta-data get KEY`: the value, or the agent's error (a key never set). */
   getMetaData(key: string): Promise<{ value?: string; error?: string }>;
   annotate(body: string, style: AnnotationStyle, context: string): Promise<void>;
@@ -25,13 +27,14 @@ type Exec = (argv: string[], options?: ExecOptions) => Promise<ExecResult>;
  * job goes on.
  */
 export function agentClient(exec: Exec, which: (name: string) => string | undefined): AgentClient {
-  const agent = async (args: string[], description: string): Promise<void> => {
+  const agent = async (args: string[], description: string): Promise<boolean> => {
     if (!which('buildkite-agent')) {
       log.info(`buildkite-agent not found; would report ${description}`);
-      return;
+      return false;
     }
     const { code } = await exec(['buildkite-agent', ...args], { input: '' });
     if (code !== 0) log.warn(`buildkite-agent ${args[0]} failed (exit ${code}); going on without it`);
+    return code === 0;
   };
   // Secret values go through stdin and captured output only: never argv, never the log.
   const quietly = (args: string[], input: string) => exec(['buildkite-agent', ...args], { input, capture: true, timeoutMs: 30_000 });
@@ -48,9 +51,14 @@ export function agentClient(exec: Exec, which: (name: string) => string | undefi
   };
   const redact = async (value: string) => which('buildkite-agent') !== undefined && (await quietly(['redactor', 'add'], value)).code === 0;
   return {
-    setMetaData: (key, value) => agent(['meta-data', 'set', key, value], `meta-data ${key}=${value}`),
+    setMetaData: async (key, value) => {
+      await agent(['meta-data', 'set', key, value], `meta-data ${key}=${value}`);
+    },
+    uploadArtifacts: (pattern) => agent(['artifact', 'upload', pattern], `artifacts ${pattern}`),
     getMetaData: (key) => answer(['meta-data', 'get', key]),
-    annotate: (body, style, context) => agent(['annotate', body, '--style', style, '--context', context], `annotation (${style}, ${context}):\n${body}`),
+    annotate: async (body, style, context) => {
+      await agent(['annotate', body, '--style', style, '--context', context], `annotation (${style}, ${context}):\n${body}`);
+    },
     redact,
     secret: async (key) => {
       const { value, error } = await answer(['secret', 'get', key]);

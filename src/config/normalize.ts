@@ -83,6 +83,7 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
     skipUnchanged: skipUnchangedSettings(raw['skip-unchanged'], errors),
     progress: raw.progress as Progress,
     annotate: raw.annotate as boolean,
+    artifacts: raw.artifacts as boolean,
     metaData: raw['meta-data'] as boolean,
     dryRun: raw['dry-run'] as boolean,
     platforms: list(raw.platforms),
@@ -127,6 +128,9 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
       errors.push(`${option}: a push-by-digest step pushes its image by digest alone; tag it in the merge step (merge: { steps: [...] })`);
     config.push = true;
     config.refs = [];
+  }
+  if (config.artifacts && !config.outputs.some((output) => ['local', 'tar', 'oci'].includes(output.type))) {
+    errors.push('artifacts: there is nothing to upload; add an output that writes files, such as type=local,dest=dist or type=oci,dest=image.tar');
   }
   const job = promote
     ? { option: 'promote', builds: 'the step promote.from names' }

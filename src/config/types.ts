@@ -98,6 +98,8 @@ export interface Config {
   skipUnchanged?: SkipUnchangedConfig;
   progress: Progress;
   annotate: boolean;
+  /** Upload local, tar and oci outputs as Buildkite artifacts. */
+  artifacts: boolean;
   metaData: boolean;
   dryRun: boolean;
   platforms: string[];

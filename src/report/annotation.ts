@@ -12,6 +12,8 @@ export interface AnnotationInput {
   cacheHits?: { cached: number; total: number };
   reuse?: { reused: boolean; ref: string; since?: string; why?: string };
   promotedFrom?: string;
+  /** Markdown links to the uploaded artifacts. */
+  artifacts?: string;
   warnings?: string[];
 }
 
@@ -44,6 +46,7 @@ export function buildAnnotation(input: AnnotationInput): string {
   if (input.builder) lines.push(`Builder: \`${input.builder}\``, '');
   if (input.platforms && input.platforms.length > 0) lines.push(`Platforms: ${input.platforms.join(', ')}`, '');
   if (input.attestations && input.attestations.length > 0) lines.push(`Attestations: ${input.attestations.join(', ')}`, '');
+  if (input.artifacts) lines.push(`Artifacts: ${input.artifacts}`, '');
   if (input.cacheHits) lines.push(`Cache: ${input.cacheHits.cached} of ${input.cacheHits.total} build steps cached`, '');
   if (input.warnings && input.warnings.length > 0) {
     lines.push('Warnings:', '');

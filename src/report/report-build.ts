@@ -22,6 +22,8 @@ export interface BuildReport {
   reuse?: Reuse;
   /** A promote step: the image that was given the refs. */
   promotedFrom?: string;
+  /** `artifacts: true`: links to what was uploaded. */
+  artifacts?: string;
 }
 
 export interface Reuse {
@@ -66,6 +68,7 @@ export async function reportBuild(report: BuildReport, agent: AgentClient): Prom
       cacheHits: report.cacheHits,
       reuse: report.reuse,
       promotedFrom: report.promotedFrom,
+      artifacts: report.artifacts,
       warnings: report.warnings,
     });
     calls.push(agent.annotate(body, 'success', annotationContext(env)));

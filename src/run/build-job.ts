@@ -25,6 +25,7 @@ import { runStepCommand } from './step-command';
 import { finishLocalCache, leaseLocalCache } from './local-cache';
 import { cacheReport } from './cache-report';
 import { scanImage } from './scan-image';
+import { artifactLinks, uploadArtifacts } from './artifacts';
 import { Reuse } from '../report/report-build';
 import { Built, handOn } from './hand-on';
 import { hashInputs, printReuse, reuseImage } from './reuse-job';
@@ -131,6 +132,8 @@ async function buildAndReport(
   const result = readBuildMetadata(plan.request.metadataFile, config.bake?.targets);
   // The inputs tag is the plugin's own bookkeeping, not one of the image's names.
   const refs = config.bake ? Object.values(result.targets).flatMap((t) => t.refs) : reportedRefs(plan.request, result.digest, reuse);
+  const uploaded = config.artifacts ? await uploadArtifacts(plan.request, env, runtime) : { paths: [], warnings: [] };
+  uploaded.warnings.forEach((warning) => log.warn(warning));
   const report = {
     config,
     request: plan.request,
@@ -139,9 +142,10 @@ async function buildAndReport(
     refs,
     seconds,
     builtOn: plan.builtOn,
-    warnings: [...warnings, ...cache.warnings],
+    warnings: [...warnings, ...cache.warnings, ...uploaded.warnings],
     cacheHits: cache.hits,
     reuse,
+    artifacts: uploaded.paths.length > 0 ? artifactLinks(uploaded.paths) : undefined,
   };
   return handOn(report, plan.exports, runtime);
 }

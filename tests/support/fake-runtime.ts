@@ -18,6 +18,7 @@ export function fakeRuntime(script: Script = () => undefined, tools: string[] = 
   const metaData: Record<string, string> = {};
   const annotations: Array<{ body: string; style: string; context: string }> = [];
   const sleeps: number[] = [];
+  const artifacts: string[] = [];
   const redacted: string[] = [];
   const agentSecrets: Record<string, string> = {};
   const oidcAudiences: string[] = [];
@@ -31,6 +32,10 @@ export function fakeRuntime(script: Script = () => undefined, tools: string[] = 
     agent: {
       setMetaData: async (key, value) => {
         metaData[key] = value;
+      },
+      uploadArtifacts: async (pattern) => {
+        artifacts.push(pattern);
+        return true;
       },
       getMetaData: async (key) => (key in metaData ? { value: metaData[key] } : { error: `meta-data key ${key} not found` }),
       annotate: async (body, style, context) => {
@@ -57,6 +62,7 @@ export function fakeRuntime(script: Script = () => undefined, tools: string[] = 
     calls,
     metaData,
     annotations,
+    artifacts,
     sleeps,
     redacted,
     agentSecrets,

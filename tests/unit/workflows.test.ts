@@ -1,4 +1,8 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { pluginEnv } from '../../src/cli/plugin-env';
+import { buildWritesMetadata, commandHook } from '../support/command-hook';
+import { fakeRuntime } from '../support/fake-runtime';
 import { loadConfig } from '../../src/config/load-config';
 import { Facts } from '../../src/engines/engine';
 import { planBuildRequest } from '../../src/plan/build-request';
@@ -65,5 +69,30 @@ describe('merge: the option', () => {
       'platforms: a merge step builds nothing; build in the steps merge.steps names',
     ]);
     expect(errorsOf({ image, merge: {} })).toEqual(['merge.steps: is required']);
+  });
+});
+
+describe('artifacts: true', () => {
+  test('uploads what the file outputs wrote and links it in the annotation; refused without such an output', async () => {
+    let checkout = '';
+    const fake = fakeRuntime((argv, options) => {
+      if (argv.includes('build')) {
+        checkout = String(options.env?.BUILDKITE_BUILD_CHECKOUT_PATH);
+        mkdirSync(join(checkout, 'dist', 'bin'), { recursive: true });
+        writeFileSync(join(checkout, 'dist', 'bin', 'app'), 'binary');
+        writeFileSync(join(checkout, 'dist', 'sbom.spdx.json'), '{}');
+        writeFileSync(join(checkout, 'image.tar'), 'tar');
+      }
+      return buildWritesMetadata(argv);
+    });
+    const job = await commandHook({ outputs: ['type=local,dest=dist', 'type=oci,dest=image.tar'], artifacts: true }, fake);
+    expect(job.code).toBe(0);
+    expect(fake.artifacts).toEqual(['dist/**/*', 'image.tar']);
+    expect(job.annotations[0]?.body).toContain(
+      'Artifacts: [dist/sbom.spdx.json](artifact://dist/sbom.spdx.json), [dist/bin/app](artifact://dist/bin/app), [image.tar](artifact://image.tar)',
+    );
+    expect(errorsOf({ image, push: true, artifacts: true })).toEqual([
+      'artifacts: there is nothing to upload; add an output that writes files, such as type=local,dest=dist or type=oci,dest=image.tar',
+    ]);
   });
 });
