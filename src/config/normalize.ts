@@ -1,4 +1,5 @@
 import { CsvError, readCsvRecord } from './csv';
+import { ageSeconds } from './duration';
 import { Field, outputGrammar, parseSpecs } from './exporter';
 import { resolveImageRefs } from './image-refs';
 import { kubernetesDriverOptErrors } from './kubernetes-driver-opts';
@@ -99,6 +100,7 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
     sbom: attestation(raw.sbom, 'sbom', errors),
     ociLabels: raw['oci-labels'] as boolean,
     retries: raw.retries as number,
+    timeoutSeconds: buildTimeout(raw.timeout, errors),
     builder: builder((raw.builder ?? {}) as Raw, errors),
     bake: raw.bake === undefined ? undefined : bake(raw.bake as Raw),
   };
@@ -168,6 +170,17 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
     }
   }
   return { config, errors, notices };
+}
+
+/** `timeout`: seconds, or a duration such as 30m or 1h30m. */
+function buildTimeout(value: unknown, errors: string[]): number | undefined {
+  if (value === undefined) return undefined;
+  const seconds = ageSeconds(String(value).trim());
+  if (seconds === undefined || seconds < 1) {
+    errors.push(`timeout: expected a duration of at least 1s, such as 1800, 30m or 1h30m; got ${JSON.stringify(value)}`);
+    return undefined;
+  }
+  return seconds;
 }
 
 /** Each tag as given, empty ones kept (so they can be told apart from no tags); a string is split at commas. */

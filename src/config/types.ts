@@ -115,6 +115,8 @@ export interface Config {
   sbom: Attestation;
   ociLabels: boolean;
   retries: number;
+  /** The build command is stopped after this long (each attempt). */
+  timeoutSeconds?: number;
   builder: BuilderConfig;
   bake?: BakeConfig;
 }

@@ -61,7 +61,8 @@ export function planJob(config: Config, planned: PlannedRequest, env: Env, facts
     );
   }
   const setup = choice.engine.setup(input, facts);
-  const build = choice.engine.build(input, facts);
+  const engineBuild = choice.engine.build(input, facts);
+  const build = config.timeoutSeconds ? { ...engineBuild, timeoutMs: config.timeoutSeconds * 1000 } : engineBuild;
   return {
     engine: choice.engine,
     engineReason: choice.reason,

@@ -122,7 +122,9 @@ async function buildAndReport(
   if (build.code !== 0) {
     log.openCurrentGroup();
     log.error(build.failed === plan.build ? `the build failed (exit ${build.code})` : `${build.failed?.title} failed (exit ${build.code})`);
-    const hint = plan.engine.hint(build.tail) ?? registryHint(build.tail);
+    const hint = build.timedOut
+      ? `the build ran longer than timeout (${config.timeoutSeconds} s) and was stopped (SIGTERM, then SIGKILL); raise timeout, or find what hangs`
+      : (plan.engine.hint(build.tail) ?? registryHint(build.tail));
     if (hint) log.error(hint);
     if (config.annotate) await runtime.agent.annotate(failureAnnotation(env.BUILDKITE_LABEL, build.code, build.tail, hint), 'error', annotationContext(env));
     return { code: build.code };

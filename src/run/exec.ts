@@ -116,7 +116,11 @@ export function exec(argv: string[], options: ExecOptions = {}): Promise<ExecRes
         ? undefined
         : setTimeout(() => {
             timedOut = true;
-            child.kill('SIGKILL');
+            // A command in a group of its own stops as on a cancel (TERM, then the group, then KILL).
+            if (options.ownGroup && child.pid !== undefined) {
+              child.kill('SIGTERM');
+              if (stages.length === 0) stages = stopInStages(child.pid, 'SIGTERM');
+            } else child.kill('SIGKILL');
           }, options.timeoutMs);
     const done = (code: number) => {
       forwarders.delete(forward);

@@ -22,6 +22,8 @@ export interface StepOutcome {
   tail: string[];
   /** The step that failed. */
   failed?: Step;
+  /** It failed because it ran longer than its time limit. */
+  timedOut?: boolean;
 }
 
 const tailLines = 40;
@@ -71,6 +73,7 @@ async function executeStep(step: Step, { runtime, env, stateDir, observe }: Step
       return done;
     }
     const { retry } = step;
+    if (result.timedOut) return { code, tail, timedOut: true };
     if (runtime.cancelled() || !retry || attempt >= retry.attempts || !retry.when(tail)) return { code, tail };
     const delay = backoffSeconds(attempt + 1);
     log.warn(`${retry.what}; retrying in ${delay} s (${attempt + 1} of ${retry.attempts})`);

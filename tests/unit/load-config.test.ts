@@ -46,7 +46,7 @@ const defaults = {
   builder: { driver: 'auto', endpoints: [], client: 'auto', nodes: [], driverOpts: [], keep: false },
 };
 const optionNames =
-  'context, dockerfile, target, build-args, secrets, allow-build-args, ssh, ecr, login, scan, labels, network, image, tags, push, push-by-digest, promote, merge, tag-rules, push-branches, no-cache, cache, skip-unchanged, cache-from, cache-to, progress, artifacts, annotate, meta-data, platforms, outputs, load, pull, build-contexts, annotations, shm-size, add-hosts, ulimit, provenance, sbom, oci-labels, retries, builder, bake, dry-run, node-download, node-mirror';
+  'context, dockerfile, target, build-args, secrets, allow-build-args, ssh, ecr, login, scan, labels, network, image, tags, push, push-by-digest, promote, merge, tag-rules, push-branches, no-cache, cache, skip-unchanged, cache-from, cache-to, progress, timeout, artifacts, annotate, meta-data, platforms, outputs, load, pull, build-contexts, annotations, shm-size, add-hosts, ulimit, provenance, sbom, oci-labels, retries, builder, bake, dry-run, node-download, node-mirror';
 
 describe('loadConfig: JSON and flattened forms agree', () => {
   test.each<[string, Record<string, unknown>]>([

@@ -96,3 +96,15 @@ describe('artifacts: true', () => {
     ]);
   });
 });
+
+describe('timeout', () => {
+  test('the build step gets the time limit; bad values name the option', () => {
+    const loaded = load({ image, timeout: '1h30m' });
+    if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
+    const plan = planJob(loaded.config, planBuildRequest(loaded.config, env, '/state', new Date(0)), env, { dockerCli: true });
+    expect(plan.build.timeoutMs).toBe(5400_000);
+    expect(plan.setup.every((step) => step.timeoutMs === undefined || step.timeoutMs < 5400_000)).toBe(true);
+    expect(errorsOf({ image, timeout: 'soon' })).toEqual(['timeout: expected a duration of at least 1s, such as 1800, 30m or 1h30m; got "soon"']);
+    expect(errorsOf({ image, timeout: 0 })).toHaveLength(1);
+  });
+});
