@@ -25,8 +25,8 @@ setup() {
   run bash "$REPO/scripts/release.sh" 1.2.0
   assert_success
   assert_output --partial "release: v1.2.0 (and v1)"
-  [ "$(git -C "$REPO" rev-parse v1.2.0^{commit})" = "$(git -C "$REPO" rev-parse HEAD)" ]
-  [ "$(git -C "$REPO" rev-parse v1^{commit})" = "$(git -C "$REPO" rev-parse HEAD)" ]
+  [ "$(git -C "$REPO" rev-parse "v1.2.0^{commit}")" = "$(git -C "$REPO" rev-parse HEAD)" ]
+  [ "$(git -C "$REPO" rev-parse "v1^{commit}")" = "$(git -C "$REPO" rev-parse HEAD)" ]
   grep -q 'buildkit#v1.2.0:' "$REPO/README.md"
   grep -q 'buildkit#v1:' "$REPO/README.md"
   grep -q '"version": "1.2.0"' "$REPO/package.json"
@@ -36,7 +36,7 @@ setup() {
 
   run bash "$REPO/scripts/release.sh" 1.3.0
   assert_success
-  [ "$(git -C "$REPO" rev-parse v1^{commit})" = "$(git -C "$REPO" rev-parse v1.3.0^{commit})" ]
+  [ "$(git -C "$REPO" rev-parse "v1^{commit}")" = "$(git -C "$REPO" rev-parse "v1.3.0^{commit}")" ]
 }
 
 @test "refused, changing nothing: a bad version, an older one, a dirty tree, failing tests" {
