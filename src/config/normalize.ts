@@ -44,6 +44,7 @@ const singleBuildOptions = [
   'ulimit',
   'provenance',
   'sbom',
+  'reproducible',
 ];
 
 /** Turns validated, defaulted raw options into a Config; returns problems ajv cannot see. */
@@ -99,12 +100,16 @@ export function normalizeConfig(raw: Raw, source: ConfigSource, explicit: Set<st
     provenance: attestation(raw.provenance, 'provenance', errors),
     sbom: attestation(raw.sbom, 'sbom', errors),
     ociLabels: raw['oci-labels'] as boolean,
+    reproducible: raw.reproducible as boolean,
     retries: raw.retries as number,
     timeoutSeconds: buildTimeout(raw.timeout, errors),
     builder: builder((raw.builder ?? {}) as Raw, errors),
     bake: raw.bake === undefined ? undefined : bake(raw.bake as Raw),
   };
   errors.push(...secretLookingBuildArgs(config.buildArgs, list(raw['allow-build-args'])));
+  if (config.reproducible && config.buildArgs.some((arg) => arg.key === 'SOURCE_DATE_EPOCH')) {
+    errors.push('build-args: SOURCE_DATE_EPOCH is set by reproducible: true (the commit time); remove one of them');
+  }
   if (config.bake && config.cache) {
     errors.push(
       'cache: with bake, each target needs a cache of its own: set cache-from / cache-to in the bake file, or use cache-from and cache-to (applied to every target)',

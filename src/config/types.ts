@@ -114,6 +114,8 @@ export interface Config {
   provenance: Attestation;
   sbom: Attestation;
   ociLabels: boolean;
+  /** SOURCE_DATE_EPOCH from the commit time, layer timestamps rewritten, the commit time as the created label. */
+  reproducible: boolean;
   retries: number;
   /** The build command is stopped after this long (each attempt). */
   timeoutSeconds?: number;

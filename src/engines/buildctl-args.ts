@@ -1,7 +1,7 @@
 import { basename, dirname, join } from 'node:path';
 import { Field, formatExporterSpec, formatFields } from '../config/exporter';
 import { Attestation } from '../config/types';
-import { BuildRequest, Output, Pair, notLocalContext, pairText } from '../plan/build-request';
+import { BuildRequest, Output, Pair, notLocalContext, pairText, withRewriteTimestamp } from '../plan/build-request';
 import { writeCsvRecord } from '../config/csv';
 import { sizeBytes } from '../config/size';
 import { secretAndSshArgs } from './buildx-args';
@@ -20,6 +20,8 @@ export function buildctlBuildArgs(request: BuildRequest, loadTar: string): strin
   if (request.target) opt(`target=${request.target}`);
   if (request.platforms.length > 0) opt(`platform=${request.platforms.join(',')}`);
   for (const arg of request.buildArgs) opt(`build-arg:${pairText(arg)}`);
+  // buildctl 0.13 also passes SOURCE_DATE_EPOCH from its environment; older ones do not.
+  if (request.sourceDateEpoch) opt(`build-arg:SOURCE_DATE_EPOCH=${request.sourceDateEpoch}`);
   args.push(...secretAndSshArgs(request));
   for (const label of request.labels) opt(`label:${pairText(label)}`);
   for (const context of request.buildContexts) args.push(...namedContext(context));
@@ -42,7 +44,8 @@ export function buildctlBuildArgs(request: BuildRequest, loadTar: string): strin
 /** buildx's default output is the engine's image store; buildctl's is none, so refs become an image output. */
 function buildctlOutputs(request: BuildRequest, loadTar: string): string[] {
   const outputs: Output[] = request.outputs.length > 0 || request.refs.length === 0 ? request.outputs : [{ type: 'image', attrs: [], names: request.refs }];
-  return outputs.map((output) => {
+  return outputs.map((given) => {
+    const output = withRewriteTimestamp(given, request);
     const annotations = ['image', 'registry', 'oci', 'docker'].includes(output.type) ? request.annotations.map(annotationAttr) : [];
     if (output.type === 'image' || output.type === 'registry') {
       // buildctl has no `registry` type: it is an image output that pushes.

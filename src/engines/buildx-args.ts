@@ -1,6 +1,6 @@
 import { formatExporterSpec, formatFields } from '../config/exporter';
 import { Attestation, BakeConfig } from '../config/types';
-import { BuildRequest, pairText } from '../plan/build-request';
+import { BuildRequest, pairText, withRewriteTimestamp } from '../plan/build-request';
 
 /** argv of `docker buildx build`, on the named builder or the engine's own. */
 export function buildxBuildArgv(request: BuildRequest, builder?: string): string[] {
@@ -10,6 +10,7 @@ export function buildxBuildArgv(request: BuildRequest, builder?: string): string
   if (request.target) args.push('--target', request.target);
   if (request.platforms.length > 0) args.push('--platform', request.platforms.join(','));
   for (const arg of request.buildArgs) args.push('--build-arg', pairText(arg));
+  if (request.sourceDateEpoch) args.push('--build-arg', `SOURCE_DATE_EPOCH=${request.sourceDateEpoch}`);
   args.push(...secretAndSshArgs(request));
   for (const label of request.labels) args.push('--label', pairText(label));
   for (const context of request.buildContexts) args.push('--build-context', pairText(context));
@@ -20,8 +21,9 @@ export function buildxBuildArgv(request: BuildRequest, builder?: string): string
   for (const ulimit of request.ulimits) args.push('--ulimit', ulimit);
   // buildx names every image output after the --tag flags.
   for (const ref of request.refs) args.push('--tag', ref);
-  if (request.explicitOutputs) {
-    for (const output of request.outputs) args.push('--output', formatExporterSpec(output));
+  // --push and --load are type=registry and type=docker outputs: spelt out to add rewrite-timestamp.
+  if (request.explicitOutputs || request.rewriteTimestamp) {
+    for (const output of request.outputs) args.push('--output', formatExporterSpec(withRewriteTimestamp(output, request)));
   } else {
     if (request.pushes) args.push('--push');
     if (request.loads) args.push('--load');

@@ -12,6 +12,8 @@ export interface EngineChoice {
   reason: string;
   /** Said in the log and the annotation when the plugin chose something the user may not expect. */
   notice?: string;
+  /** A warning in the log and the annotation: the build does less than asked. */
+  warning?: string;
 }
 
 /** Every fact the choice and the engines it may choose read: the probes worth running. */
@@ -109,12 +111,26 @@ function noDockerCli(input: EngineInput, facts: Facts): void {
 function dockerOrContainer(input: EngineInput, facts: Facts): EngineChoice {
   const store = facts.imageStore === 'classic' ? classicStoreLimits(input.request) : [];
   const driver = dockerDriverLimits(input.request);
-  if (store.length + driver.length === 0) return { engine: dockerEngine, reason: 'a Docker engine is here, and its own BuildKit can do this build' };
+  const pinned = input.config.builder.driver === 'docker';
+  // The engine unpacks what its BuildKit exports: "rewrite-timestamp conflicts with unpack".
+  const stamps = input.request.rewriteTimestamp;
+  if (store.length + driver.length === 0 && !(stamps && !pinned)) {
+    const engine = { engine: dockerEngine, reason: 'a Docker engine is here, and its own BuildKit can do this build' };
+    if (!stamps) return engine;
+    return {
+      ...engine,
+      warning:
+        "reproducible: the Docker engine's own BuildKit cannot rewrite layer timestamps (rewrite-timestamp conflicts with unpacking into its image store): " +
+        `only the image config's timestamps are fixed (SOURCE_DATE_EPOCH=${input.request.sourceDateEpoch}), and the digest may differ from build to build; ` +
+        'let the plugin use a per-job builder (builder.driver: auto or docker-container) for byte-identical images',
+    };
+  }
   const reason = [
     ...(store.length > 0 ? [`the engine's classic image store cannot do ${store.join(' or ')}`] : []),
     ...(driver.length > 0 ? [`buildx's docker driver cannot use ${driver.join(' or ')}`] : []),
+    ...(stamps && !pinned ? ["the engine's own BuildKit cannot rewrite layer timestamps (reproducible: rewrite-timestamp conflicts with unpack)"] : []),
   ].join('; ');
-  if (input.config.builder.driver === 'docker') {
+  if (pinned) {
     const containerd =
       store.length > 0 ? 'Either enable the containerd image store on the agent (daemon.json: {"features":{"containerd-snapshotter":true}}), or let ' : 'Let ';
     throw new PlanError(

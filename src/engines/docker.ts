@@ -12,7 +12,10 @@ import { jobTagPush, jobTagSteps } from './job-tag';
  * ("already exists"). It refuses push-by-digest (buildx 0.13: "not implemented for docker
  * driver"): it pushes the job's own tag instead, and the digest is recorded as ever.
  */
-function dockerDriverRequest(request: BuildRequest): BuildRequest {
+function dockerDriverRequest(given: BuildRequest): BuildRequest {
+  // rewrite-timestamp: "exporter option rewrite-timestamp conflicts with unpack" (the engine
+  // unpacks what it stores): only SOURCE_DATE_EPOCH applies, and choose.ts warns.
+  const request = given.rewriteTimestamp ? { ...given, rewriteTimestamp: false } : given;
   if (request.pushByDigest) return { ...request, refs: [request.pushByDigest.jobTag], outputs: [], explicitOutputs: false, pushes: true, loads: false };
   return request.pushes && !request.explicitOutputs ? { ...request, loads: false } : request;
 }
@@ -24,7 +27,7 @@ export const dockerEngine: Engine = {
     const facts: Fact[] = [];
     if (classicStoreLimits(request).length > 0) facts.push('imageStore');
     if (!config.dryRun && versionMatters(request, 'buildx')) facts.push('buildxVersion');
-    if (!config.dryRun && versionMatters(request, 'BuildKit')) facts.push('buildkitVersion');
+    if (!config.dryRun && versionMatters(dockerDriverRequest(request), 'BuildKit')) facts.push('buildkitVersion');
     return facts;
   },
   limits: ({ request }, facts) => [...(facts.imageStore === 'classic' ? classicStoreLimits(request) : []), ...dockerDriverLimits(request)],

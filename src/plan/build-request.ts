@@ -58,6 +58,13 @@ export interface BuildRequest {
   /** A local cache directory, promoted after a successful build. */
   localCache?: LocalCache;
   progress: Progress;
+  /** reproducible: the commit time in seconds, passed to the build as the SOURCE_DATE_EPOCH build arg. */
+  sourceDateEpoch?: string;
+  /**
+   * reproducible: the image, registry, oci and docker outputs rewrite their layers'
+   * timestamps to SOURCE_DATE_EPOCH (rewrite-timestamp=true). Off on the Docker engine's own BuildKit.
+   */
+  rewriteTimestamp: boolean;
   /**
    * push-by-digest: the image output pushes `repository` by digest alone. An engine that
    * cannot (buildx's docker driver) pushes the job's own tag instead.
@@ -77,11 +84,17 @@ export interface PlannedRequest {
 
 const imageTypes = ['image', 'registry', 'docker'];
 
-export function planBuildRequest(config: Config, env: Env, stateDir: string, now: Date): PlannedRequest {
+/**
+ * `commitTime` is the time of the checkout's commit, read by the command hook for
+ * `reproducible`; the environment hook runs before the checkout and plans with the clock.
+ */
+export function planBuildRequest(config: Config, env: Env, stateDir: string, now: Date, commitTime?: Date): PlannedRequest {
   const notices: string[] = [];
   const cache = planCache(config, env, config.push || config.outputs.some(isPushed));
   notices.push(...cache.notices);
-  const labels = config.ociLabels ? [...ociLabels(env, now, config.labels), ...config.labels] : config.labels;
+  const sourceDate = config.reproducible ? (commitTime ?? now) : undefined;
+  // The created label is the commit time when reproducible: the clock would change every digest.
+  const labels = config.ociLabels ? [...ociLabels(env, sourceDate ?? now, config.labels, sourceDate !== undefined), ...config.labels] : config.labels;
   const refs = [...config.refs, ...cache.tags];
   const pushByDigest = config.pushByDigest
     ? { repository: config.pushByDigest, jobTag: `${config.pushByDigest}:buildkite-${sanitizeTag(env.BUILDKITE_JOB_ID || 'local')}` }
@@ -95,6 +108,14 @@ export function planBuildRequest(config: Config, env: Env, stateDir: string, now
       notices.push('provenance/sbom: attestations are not kept when the image is loaded into the engine; building without them');
     provenance = { enabled: false };
     sbom = { enabled: false };
+  }
+  if (sourceDate) {
+    // Provenance records when the build started and its id: an index carrying it differs every time.
+    if (provenance === undefined) provenance = { enabled: false };
+    else if (provenance.enabled)
+      notices.push(
+        "reproducible: provenance records the build's start time and id, so the index carrying it differs from build to build (the image manifest does not)",
+      );
   }
   const request: BuildRequest = {
     context: config.context,
@@ -128,6 +149,8 @@ export function planBuildRequest(config: Config, env: Env, stateDir: string, now
     cacheExports: cache.exports,
     localCache: cache.local,
     progress: config.progress,
+    sourceDateEpoch: sourceDate ? String(Math.floor(sourceDate.getTime() / 1000)) : undefined,
+    rewriteTimestamp: sourceDate !== undefined,
     pushByDigest,
     stateDir,
     metadataFile: `${stateDir}/build-metadata.json`,
@@ -161,6 +184,15 @@ function digestOutput(repository: string): Output {
     { key: 'push', value: 'true' },
   ];
   return { type: 'image', attrs, names: [repository] };
+}
+
+/** Exporters that write image layers, and so can rewrite their timestamps. */
+const layerTypes = ['image', 'registry', 'oci', 'docker'];
+
+/** The output with `rewrite-timestamp=true` when the request rewrites timestamps and it writes layers. */
+export function withRewriteTimestamp<T extends ExporterSpec>(output: T, request: Pick<BuildRequest, 'rewriteTimestamp'>): T {
+  if (!request.rewriteTimestamp || !layerTypes.includes(output.type)) return output;
+  return { ...output, attrs: [...output.attrs.filter((attr) => attr.key !== 'rewrite-timestamp'), { key: 'rewrite-timestamp', value: 'true' }] };
 }
 
 export function isPushed(output: ExporterSpec): boolean {

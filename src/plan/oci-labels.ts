@@ -24,8 +24,12 @@ export function sourceUrl(repo: string): string | undefined {
   return url.replace(/\.git$/, '').replace(/\/$/, '');
 }
 
-/** Labels describing where the image came from; the user's own labels win. */
-export function ociLabels(env: Env, now: Date, userLabels: KeyValue[]): KeyValue[] {
+/**
+ * Labels describing where the image came from; the user's own labels win. `reproducible`:
+ * `created` is the commit time (as passed), and the build URL, new in every build of the
+ * same commit, is left out.
+ */
+export function ociLabels(env: Env, now: Date, userLabels: KeyValue[], reproducible = false): KeyValue[] {
   const labels: KeyValue[] = [];
   const add = (key: string, value: string | undefined) => {
     if (value && !userLabels.some((label) => label.key === key)) labels.push({ key, value });
@@ -33,6 +37,6 @@ export function ociLabels(env: Env, now: Date, userLabels: KeyValue[]): KeyValue
   add('org.opencontainers.image.source', sourceUrl(env.BUILDKITE_REPO ?? ''));
   add('org.opencontainers.image.revision', env.BUILDKITE_COMMIT && env.BUILDKITE_COMMIT !== 'HEAD' ? env.BUILDKITE_COMMIT : undefined);
   add('org.opencontainers.image.created', now.toISOString());
-  add('com.buildkite.build-url', env.BUILDKITE_BUILD_URL);
+  if (!reproducible) add('com.buildkite.build-url', env.BUILDKITE_BUILD_URL);
   return labels;
 }

@@ -39,6 +39,8 @@ export interface Plan {
   /** The reuse check before the build (skip-unchanged). */
   skip?: SkipPlan;
   notices: string[];
+  /** The build does less than asked (reproducible on the Docker engine's own BuildKit). */
+  warnings: string[];
 }
 
 /** The plan for a request (plan/build-request.ts) on this agent, as far as the facts tell. */
@@ -78,5 +80,6 @@ export function planJob(config: Config, planned: PlannedRequest, env: Env, facts
     scan: scan.plan,
     skip: skip.plan,
     notices,
+    warnings: choice.warning ? [choice.warning] : [],
   };
 }

@@ -108,6 +108,8 @@ function keySettings(config: Config, request: BuildRequest): Record<string, unkn
     provenance: attestation(request.provenance),
     sbom: attestation(request.sbom),
     // How the image is written (compression, media types), not where it goes.
+    // Only when set, so that the keys of other builds stay as they were.
+    ...(request.sourceDateEpoch !== undefined ? { reproducible: true } : {}),
     pushed: request.outputs.filter(isPushed).map((output) => formatFields(output.attrs.filter((attr) => !['name', 'push'].includes(attr.key)))),
   };
 }

@@ -2,7 +2,8 @@ import { BuildRequest } from './build-request';
 
 export type Component = 'buildx' | 'BuildKit';
 
-const severalOutputs = (r: BuildRequest) => r.explicitOutputs && r.outputs.length > 1;
+// reproducible spells --push and --load out as outputs (to add rewrite-timestamp).
+const severalOutputs = (r: BuildRequest) => (r.explicitOutputs || r.rewriteTimestamp) && r.outputs.length > 1;
 
 /** Options that need a newer buildx or BuildKit than the agent may have: a warning, not a failure. */
 export const gates: Array<{ option: string; component: Component; minimum: string; applies: (request: BuildRequest) => boolean }> = [
@@ -12,6 +13,7 @@ export const gates: Array<{ option: string; component: Component; minimum: strin
   { option: 'outputs (several)', component: 'buildx', minimum: '0.13.0', applies: severalOutputs },
   { option: 'outputs (several)', component: 'BuildKit', minimum: '0.13.0', applies: severalOutputs },
   { option: 'annotations', component: 'BuildKit', minimum: '0.11.0', applies: (r) => r.annotations.length > 0 },
+  { option: 'reproducible (rewrite-timestamp)', component: 'BuildKit', minimum: '0.13.0', applies: (r) => r.rewriteTimestamp },
 ];
 
 /** Whether any option in use is gated on that component's version (worth a probe). */

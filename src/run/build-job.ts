@@ -30,11 +30,13 @@ import { Reuse } from '../report/report-build';
 import { Built, handOn } from './hand-on';
 import { hashInputs, printReuse, reuseImage } from './reuse-job';
 import type { InputsKey } from './inputs-key';
+import { commitTime } from './commit-time';
 
 /** The command hook: build, report, then the step's own command with the results. */
 export async function runBuildJob(config: Config, configNotices: string[], env: NodeJS.ProcessEnv, runtime: Runtime = processRuntime()): Promise<number> {
   const stateDir = stateDirPath(env);
-  const planned = planBuildRequest(config, env, stateDir, runtime.now());
+  const commit = config.reproducible ? await commitTime(runtime, env) : undefined;
+  const planned = planBuildRequest(config, env, stateDir, runtime.now(), commit);
   const tools = lookUpTools(runtime, env);
   const facts = await probeFacts(factsToProbe({ config, request: planned.request, env }, tools), tools, runtime, env, config);
   const unreachable = unreachableBuilders(facts);
@@ -44,6 +46,7 @@ export async function runBuildJob(config: Config, configNotices: string[], env: 
   const notices = [...configNotices, ...plan.notices];
   const warnings = [
     ...unreachable,
+    ...plan.warnings,
     ...versionWarnings(plan.request, { buildx: facts.buildxVersion, buildkit: plan.buildkitVersion }),
     ...clientWarnings(facts),
   ];

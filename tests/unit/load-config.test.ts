@@ -42,11 +42,12 @@ const defaults = {
   addHosts: [],
   ulimits: [],
   ociLabels: true,
+  reproducible: false,
   retries: 2,
   builder: { driver: 'auto', endpoints: [], client: 'auto', nodes: [], driverOpts: [], keep: false },
 };
 const optionNames =
-  'context, dockerfile, target, build-args, secrets, allow-build-args, ssh, ecr, login, scan, labels, network, image, tags, push, push-by-digest, promote, merge, tag-rules, push-branches, no-cache, cache, skip-unchanged, cache-from, cache-to, progress, timeout, artifacts, annotate, meta-data, platforms, outputs, load, pull, build-contexts, annotations, shm-size, add-hosts, ulimit, provenance, sbom, oci-labels, retries, builder, bake, dry-run, node-download, node-mirror';
+  'context, dockerfile, target, build-args, secrets, allow-build-args, ssh, ecr, login, scan, labels, network, image, tags, push, push-by-digest, promote, merge, tag-rules, push-branches, no-cache, cache, skip-unchanged, cache-from, cache-to, progress, timeout, artifacts, annotate, meta-data, platforms, outputs, load, pull, build-contexts, annotations, shm-size, add-hosts, ulimit, provenance, sbom, oci-labels, reproducible, retries, builder, bake, dry-run, node-download, node-mirror';
 
 describe('loadConfig: JSON and flattened forms agree', () => {
   test.each<[string, Record<string, unknown>]>([
@@ -76,6 +77,7 @@ describe('loadConfig: JSON and flattened forms agree', () => {
         provenance: 'mode=max',
         sbom: false,
         'oci-labels': false,
+        reproducible: true,
         retries: 5,
         builder: {
           driver: 'docker-container',
