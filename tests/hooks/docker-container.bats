@@ -216,8 +216,13 @@ two_platforms='"image":"127.0.0.1:5000/app","tags":["1"],"platforms":["linux/amd
   assert_equal "$JOB_STATUS_ENVIRONMENT $JOB_STATUS_COMMAND $JOB_STATUS_PRE_EXIT" "0 0 0"
   refute_output --partial "per-job docker-container builder"
   run standin_builder_calls
-  assert_line --index 0 "docker buildx build --progress plain --platform linux/amd64,linux/arm64 --tag 127.0.0.1:5000/app:1 --push --metadata-file $(job_state_dir "$JOB")/build-metadata.json ."
+  # The build names only the job's own tag; the public one is tagged and pushed from it.
+  assert_line --index 0 "docker buildx build --progress plain --platform linux/amd64,linux/arm64 --tag 127.0.0.1:5000/app:buildkite-$JOB --push --metadata-file $(job_state_dir "$JOB")/build-metadata.json ."
   assert_equal "${#lines[@]}" 1
+  run standin_calls
+  assert_line "docker tag 127.0.0.1:5000/app:buildkite-$JOB 127.0.0.1:5000/app:1"
+  assert_line "docker push 127.0.0.1:5000/app:1"
+  assert_line "docker image rm 127.0.0.1:5000/app:buildkite-$JOB"
 }
 
 @test "bake on a docker-container builder passes --builder and removes the builder" {
