@@ -146,7 +146,7 @@ export function badConfigs(): BadConfig[] {
     if (!isString && !isInt) add(`${path} number`, v(5), [path, ...alias], isBool || objectOption ? notFlattened : forms);
     if (topLevel && !isString && !isBool) add(`${path} boolean`, v(true), [path, ...alias], notFlattened);
     if (!isString && (isBool || isInt || objectOption)) add(`${path} string`, v('not-a-value'), [path, ...alias]);
-    if (isString && !isList) add(`${path} number`, v(7), [path, ...alias], notFlattened);
+    if (isString && !isList && !isInt) add(`${path} number`, v(7), [path, ...alias], notFlattened);
     if (topLevel && isString && !isList && !isBool) add(`${path} boolean`, v(false), [path, ...alias], notFlattened);
     // wrong shapes
     if (!isList) add(`${path} list`, v(['a', 'b']), [path, ...alias]);
