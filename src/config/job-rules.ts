@@ -1,5 +1,3 @@
-import picomatch from 'picomatch';
-import parse from 'semver/functions/parse';
 import { resolveImageRefs, sanitizeTag } from './image-refs';
 import { Config } from './types';
 
@@ -56,16 +54,20 @@ export function ruleTags(rules: TagRule[], env: Env, notices: string[]): string[
   return [...new Set(tags)];
 }
 
+/** semver.org's grammar: MAJOR.MINOR.PATCH, an optional pre-release and build metadata. */
+const semverRe = /^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
+
 /** `v1.2.3` → 1.2.3, 1.2, 1; a pre-release (`1.2.3-rc.1`) only its own version, never the moving ones. */
 function semverTags(tag: string, notices: string[]): string[] {
   if (tag === '') return [];
-  const version = parse(tag.replace(/^v/, ''));
+  const version = semverRe.exec(tag);
   if (!version) {
     notices.push(`tag-rules: semver: BUILDKITE_TAG ${JSON.stringify(tag)} is not a semantic version; no semver tags`);
     return [];
   }
-  if (version.prerelease.length > 0) return [sanitizeTag(version.version)];
-  return [version.version, `${version.major}.${version.minor}`, `${version.major}`];
+  const [, major, minor, patch, prerelease] = version;
+  if (prerelease) return [sanitizeTag(`${major}.${minor}.${patch}-${prerelease}`)];
+  return [`${major}.${minor}.${patch}`, `${major}.${minor}`, `${major}`];
 }
 
 function isDefaultBranch(env: Env): boolean {
@@ -73,6 +75,24 @@ function isDefaultBranch(env: Env): boolean {
   return Boolean(branch) && branch === env.BUILDKITE_PIPELINE_DEFAULT_BRANCH && !env.BUILDKITE_TAG && (env.BUILDKITE_PULL_REQUEST ?? 'false') === 'false';
 }
 
+/**
+ * Branch globs, without a glob library in the environment hook's bundle: `*` and `?` stay
+ * within one `/` segment, `**` crosses them.
+ */
 function mayPush(patterns: string[], env: Env): boolean {
-  return picomatch(patterns)(env.BUILDKITE_BRANCH ?? '');
+  const branch = env.BUILDKITE_BRANCH ?? '';
+  return patterns.some((pattern) => globRe(pattern).test(branch));
+}
+
+function globRe(pattern: string): RegExp {
+  const source = pattern
+    .split('**')
+    .map((part) =>
+      part
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '[^/]*')
+        .replace(/\?/g, '[^/]'),
+    )
+    .join('.*');
+  return new RegExp(`^${source}$`);
 }

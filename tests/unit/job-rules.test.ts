@@ -15,6 +15,7 @@ describe('tag-rules', () => {
     ['default branch', main, ['sha', 'branch', 'semver', 'latest'], ['1a2b3c4', 'main', 'latest']],
     ['feature branch', { ...main, BUILDKITE_BRANCH: 'feature/Login' }, ['sha', 'branch', 'latest'], ['1a2b3c4', 'feature-Login']],
     ['a release tag', { ...main, BUILDKITE_BRANCH: 'v1.2.3', BUILDKITE_TAG: 'v1.2.3' }, ['semver', 'latest'], ['1.2.3', '1.2', '1']],
+    ['a release with build metadata', { ...main, BUILDKITE_BRANCH: 'v1.2.3+build.5', BUILDKITE_TAG: 'v1.2.3+build.5' }, ['semver'], ['1.2.3', '1.2', '1']],
     ['a pre-release tag', { ...main, BUILDKITE_BRANCH: 'v2.0.0-rc.1', BUILDKITE_TAG: 'v2.0.0-rc.1' }, ['semver'], ['2.0.0-rc.1']],
     ['a pull request from the default branch name', { ...main, BUILDKITE_PULL_REQUEST: '12' }, ['latest', 'sha'], ['1a2b3c4']],
   ])('%s', (_name, env, rules, tags) => {
@@ -63,14 +64,15 @@ describe('push-branches', () => {
     ['feature/x', false],
   ])('%s pushes: %s', (branch, pushes) => {
     const loaded = load(
-      { tags: ['1'], 'push-branches': ['main', 'release/*'], scan: { command: 'trivy' }, 'skip-unchanged': true },
+      { tags: ['1'], 'push-branches': ['main', 'release/*', 'hotfix/**'], scan: { command: 'trivy' }, 'skip-unchanged': true },
       { ...main, BUILDKITE_BRANCH: branch },
     );
     if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
     expect(loaded.config.push).toBe(pushes);
     expect(loaded.config.scan !== undefined).toBe(pushes);
     expect(loaded.config.skipUnchanged !== undefined).toBe(pushes);
-    if (!pushes) expect(loaded.notices).toContain(`push-branches: "${branch}" matches none of main, release/*: building without push, scan, skip-unchanged`);
+    if (!pushes)
+      expect(loaded.notices).toContain(`push-branches: "${branch}" matches none of main, release/*, hotfix/**: building without push, scan, skip-unchanged`);
   });
 
   test('an output that pushes stops pushing too', () => {
