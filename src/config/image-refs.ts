@@ -89,3 +89,8 @@ export function registryHostOf(ref: string): string {
   const first = ref.split('/')[0] as string;
   return ref.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io';
 }
+
+/** The tag only this job writes: `<repository>:buildkite-<job id>`. */
+export function jobTagRef(repository: string, jobId: string): string {
+  return `${repository}:${sanitizeTag(`buildkite-${jobId}`)}`;
+}

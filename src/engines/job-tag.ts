@@ -1,4 +1,4 @@
-import { imageRepository, sanitizeTag } from '../config/image-refs';
+import { imageRepository, jobTagRef } from '../config/image-refs';
 import { Step } from '../plan/step';
 import { EngineInput } from './engine';
 
@@ -28,7 +28,7 @@ export function jobTagPush({ config, request, env }: EngineInput): JobTagPush | 
   const jobId = env.BUILDKITE_JOB_ID?.trim();
   const first = request.refs[0];
   if (!request.pushes || request.explicitOutputs || config.bake || !jobId || first === undefined) return undefined;
-  return { jobRef: `${imageRepository(first)}:${sanitizeTag(`buildkite-${jobId}`)}`, refs: request.refs };
+  return { jobRef: jobTagRef(imageRepository(first), jobId), refs: request.refs };
 }
 
 /**

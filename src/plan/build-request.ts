@@ -1,7 +1,7 @@
 import { ExporterSpec, attrValue } from '../config/exporter';
 import { Attestation, Config, KeyValue, Progress } from '../config/types';
 import { LocalCache, planCache } from './cache-plan';
-import { sanitizeTag } from '../config/image-refs';
+import { jobTagRef } from '../config/image-refs';
 import { ociLabels } from './oci-labels';
 
 type Env = Record<string, string | undefined>;
@@ -97,7 +97,7 @@ export function planBuildRequest(config: Config, env: Env, stateDir: string, now
   const labels = config.ociLabels ? [...ociLabels(env, sourceDate ?? now, config.labels, sourceDate !== undefined), ...config.labels] : config.labels;
   const refs = [...config.refs, ...cache.tags];
   const pushByDigest = config.pushByDigest
-    ? { repository: config.pushByDigest, jobTag: `${config.pushByDigest}:buildkite-${sanitizeTag(env.BUILDKITE_JOB_ID || 'local')}` }
+    ? { repository: config.pushByDigest, jobTag: jobTagRef(config.pushByDigest, env.BUILDKITE_JOB_ID || 'local') }
     : undefined;
   const outputs = pushByDigest ? [digestOutput(pushByDigest.repository)] : foldOutputs(config, refs);
   const loads = outputs.some((output) => output.type === 'docker');
